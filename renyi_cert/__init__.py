@@ -1,0 +1,40 @@
+"""renyi_cert: certified robustness with additive Gaussian noise.
+
+Implements Li, Chen, Wang & Carin, "Certified Adversarial Robustness with Additive Gaussian
+Noise" (NeurIPS 2019): the Renyi-divergence certified radius with the supremum over the order
+taken exactly, the comparison bounds (Cohen et al. 2019, PixelDP), confidence bounds for the top
+two classes, and certification from class counts for any model backend. The core imports numpy,
+scipy and numba only; the torch backend lives in the separate package ``renyi_cert_torch``.
+"""
+
+from .bounds import (
+    BOUNDS,
+    PixelDPResult,
+    RadiusResult,
+    cohen_radius,
+    pixeldp_details,
+    pixeldp_radius,
+    radius,
+    radius_details,
+    renyi_objective,
+)
+from .divergence import gaussian_renyi_divergence, lemma1_bound, renyi_divergence
+from .means import generalized_mean
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BOUNDS",
+    "PixelDPResult",
+    "RadiusResult",
+    "cohen_radius",
+    "gaussian_renyi_divergence",
+    "generalized_mean",
+    "lemma1_bound",
+    "pixeldp_details",
+    "pixeldp_radius",
+    "radius",
+    "radius_details",
+    "renyi_divergence",
+    "renyi_objective",
+]

@@ -1,0 +1,253 @@
+"""Numba kernels for the Renyi radius, Lemma 1 and the PixelDP bound.
+
+Everything here works on validated float64 input; the public wrappers in :mod:`renyi_cert.bounds`
+do the checking, the broadcasting and the boundary cases the docstrings promise. The kernels are
+compiled once and cached on disk (``cache=True``), so a second process does not recompile.
+
+The numerics (see design.md, section 1, "numerical traps")
+---------------------------------------------------------
+For 0 < p2 < p1 write ``G = sqrt(p1 p2)`` and ``w = atanh((p1 - p2)/(p1 + p2)) = log(p1/p2)/2``.
+For two numbers the power mean has the closed form
+
+    M_t(p1, p2) = G * cosh(t w)^(1/t),
+
+so with ``s = alpha - 1`` and ``Phi(s) = log cosh(s w) / s`` (an even function of ``s w`` divided
+by ``s``; ``Phi(0) = 0``)
+
+    M_{1-alpha} = G exp(-Phi(s)),
+    A(s) = 1 - p1 - p2 + 2 M_{1-alpha} = q + 2 G exp(-Phi(s)),          q = (1 - p1) - p2,
+    D(s) = 1 - A(s) = 2 G exp(-Phi(s)) expm1(log cosh(w) + Phi(s)).
+
+Both A and D are sums or products of positive terms: neither suffers the cancellation of the
+literal ``1 - 2 (M_1 - M_{1-alpha})`` near ties (D is small) or far from them (A is small). The
+objective ``h(s) = -log A(s)`` is taken as ``-log1p(-D)`` when D < 1/2 and ``-log(A)`` otherwise.
+
+The radius is ``sigma * sqrt(2 sup_{s>0} h(s)/(1+s))``. g(alpha) = h/(1+s) is unimodal (checked
+with mpmath over the domain; see the tests), so its maximiser is the unique root of
+``F(s) = (1+s) h'(s) - h(s)`` (F has the sign of g'), or ``s = 0`` (alpha -> 1) when F(0) <= 0.
+We find the root with Newton's method on F using analytic first and second derivatives of Phi,
+safeguarded by a bracket (bisection when a step leaves it). Because g'(s*) = 0, an error e in s*
+changes g only by O(e^2): stopping when a step is below 1e-7 leaves g exact to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_LN2 = math.log(2.0)
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+# Newton stops once a step is below this (in s = alpha - 1); see the module docstring.
+_S_TOL = 1e-7
+_MAX_ITER = 100
+# First Newton iterate: the maximiser alpha* lies in (1, 1.5] over the whole domain (mpmath survey).
+_S_START = 0.4
+
+
+@njit(**_JIT)
+def log_cosh(x):
+    """log(cosh(x)) without overflow and with full relative accuracy near 0."""
+    ax = abs(x)
+    if ax < 1.0:
+        sh = math.sinh(0.5 * ax)
+        return math.log1p(2.0 * sh * sh)  # cosh x - 1 = 2 sinh^2(x/2)
+    return ax + math.log1p(math.exp(-2.0 * ax)) - _LN2
+
+
+@njit(**_JIT)
+def pair_state(p1, p2):
+    """The quantities of the module docstring for 0 < p2 < p1, p1 + p2 <= 1 (+ rounding)."""
+    total = p1 + p2
+    if p2 < 0.5 * p1:
+        w = 0.5 * (math.log(p1) - math.log(p2))  # log ratio >= log 2: no cancellation
+    else:
+        w = math.atanh((p1 - p2) / total)  # p1 - p2 is exact here (Sterbenz)
+    gm = math.sqrt(p1) * math.sqrt(p2)  # no underflow for tiny p1 * p2
+    q = (1.0 - p1) - p2
+    if q < 0.0:
+        q = 0.0  # p1 + p2 exceeds 1 only by rounding (validated by the caller): treat as 1
+    return w, gm, q, total, log_cosh(w)
+
+
+@njit(**_JIT)
+def h_value(s, w, gm, q, total, lw):
+    """h(s) = -log(1 - p1 - p2 + 2 M_{-s}(p1, p2)) for real s (s = alpha - 1, any sign)."""
+    if s == 0.0:
+        phi = 0.0
+    else:
+        phi = log_cosh(s * w) / s
+    e = 2.0 * gm * math.exp(-phi)
+    y = lw + phi
+    if y > 30.0:
+        d = total - e  # e <= total * exp(-30): no cancellation, and expm1(y) may overflow
+    else:
+        d = e * math.expm1(y)
+    if d < 0.5:
+        return -math.log1p(-d)
+    return -math.log(q + e)
+
+
+@njit(**_JIT)
+def _newton_terms(s, w, gm, q, total, lw):
+    """F(s) = (1+s) h'(s) - h(s), its derivative, and h(s), for s > 0."""
+    x = s * w
+    lx = log_cosh(x)
+    phi = lx / s
+    th = math.tanh(x)
+    if x < 0.1:
+        x2 = x * x
+        # x tanh x - log cosh x and x^2 sech^2 x - 2 (x tanh x - log cosh x), Taylor series
+        n_x = x2 * (0.5 + x2 * (-0.25 + x2 * (1.0 / 9.0 + x2 * (-17.0 / 360.0 + x2 * 31.0 / 1575.0))))
+        k_x = x2 * x2 * (-0.5 + x2 * (4.0 / 9.0 + x2 * (-17.0 / 60.0 + x2 * 248.0 / 1575.0)))
+    else:
+        n_x = x * th - lx
+        k_x = x * x * (1.0 - th * th) - 2.0 * n_x
+    dphi = n_x / (s * s)
+    d2phi = k_x / (s * s * s)
+    e = 2.0 * gm * math.exp(-phi)
+    a = q + e
+    y = lw + phi
+    if y > 30.0:
+        d = total - e
+    else:
+        d = e * math.expm1(y)
+    if d < 0.5:
+        h = -math.log1p(-d)
+    else:
+        h = -math.log(a)
+    h1 = e * dphi / a
+    h2 = -e * (dphi * dphi - d2phi) / a + h1 * h1
+    return (1.0 + s) * h1 - h, (1.0 + s) * h2, h
+
+
+@njit(**_JIT)
+def renyi_sup(p1, p2):
+    """(sup_{alpha>1} g(alpha), alpha*) for validated 0 < p2 < p1; alpha* = 1 means the limit."""
+    w, gm, q, total, lw = pair_state(p1, p2)
+    h0 = h_value(0.0, w, gm, q, total, lw)
+    f0 = gm * w * w / (q + 2.0 * gm) - h0  # F(0): h'(0) = G w^2 / A(0)
+    if not (f0 > 0.0):
+        return h0, 1.0
+    lo = 0.0
+    hi = math.inf
+    s = _S_START
+    for _ in range(_MAX_ITER):
+        f, df, h = _newton_terms(s, w, gm, q, total, lw)
+        if f > 0.0:
+            lo = s
+        else:
+            hi = s
+        if df < 0.0:
+            s_new = s - f / df
+        else:
+            s_new = math.nan
+        if not (lo < s_new < hi):  # also catches NaN: fall back to bisection / expansion
+            if hi == math.inf:
+                s_new = 2.0 * s
+            else:
+                s_new = 0.5 * (lo + hi)
+        step = abs(s_new - s)
+        s = s_new
+        if step <= _S_TOL * (1.0 + s) or hi - lo <= _S_TOL * (1.0 + s):
+            break
+    g = h_value(s, w, gm, q, total, lw) / (1.0 + s)
+    if g >= h0:
+        return g, 1.0 + s
+    return h0, 1.0  # only possible when g is flat to rounding (near ties)
+
+
+@njit(parallel=True, **_JIT)
+def renyi_sup_many(p1, p2, g_out, alpha_out):
+    """Vectorised :func:`renyi_sup` over 1-D contiguous arrays of valid pairs with p2 > 0."""
+    for i in prange(p1.shape[0]):
+        g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
+
+
+@njit(parallel=True, **_JIT)
+def lemma1_many(p1, p2, alpha, out):
+    """h(alpha - 1) = -log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)) for 0 < p2 < p1, 0 < alpha < inf."""
+    for i in prange(p1.shape[0]):
+        w, gm, q, total, lw = pair_state(p1[i], p2[i])
+        out[i] = h_value(alpha[i] - 1.0, w, gm, q, total, lw)
+
+
+@njit(parallel=True, **_JIT)
+def g_many(p1, p2, alpha, out):
+    """g(alpha) = h(alpha - 1)/alpha for 0 < p2 < p1 and alpha >= 1 (alpha = 1: the limit)."""
+    for i in prange(p1.shape[0]):
+        w, gm, q, total, lw = pair_state(p1[i], p2[i])
+        out[i] = h_value(alpha[i] - 1.0, w, gm, q, total, lw) / alpha[i]
+
+
+# ---------------------------------------------------------------------------------------------
+# PixelDP (Lecuyer et al. 2019), Gaussian mechanism.
+# For a fixed epsilon the largest feasible delta is delta(eps) = (p1 - e^{2 eps} p2) / (1 + e^eps),
+# and the certified size is L(eps) = eps / sqrt(2 log(1.25 / delta(eps))) (per unit sigma), for
+# 0 < eps < min(1, w) where w = log(p1/p2)/2 (delta > 0). We maximise log L: its derivative has the
+# sign of  u(eps) = 2 log C - eps * C'/C,  C = 1.25 (1 + e^eps) / (p1 - e^{2 eps} p2),
+# which is positive at eps -> 0 and -> -inf at eps -> w; we bisect on its sign.
+# ---------------------------------------------------------------------------------------------
+
+_PIXELDP_EPS_MAX = 1.0  # the Gaussian mechanism's calibration holds for epsilon <= 1 only
+
+
+@njit(**_JIT)
+def _pixeldp_log_c(eps, p1, p2):
+    """log C(eps) and C'(eps)/C(eps)."""
+    e1 = math.exp(eps)
+    slack = p1 - e1 * e1 * p2
+    log_c = math.log(1.25) + math.log1p(e1) - math.log(slack)
+    dlog_c = e1 / (1.0 + e1) + 2.0 * e1 * e1 * p2 / slack
+    return log_c, dlog_c
+
+
+@njit(**_JIT)
+def pixeldp_unit(p1, p2):
+    """(max L per unit sigma, the maximising epsilon) for validated p1 > p2 >= 0."""
+    if p2 > 0.0:
+        w = 0.5 * (math.log(p1) - math.log(p2))
+    else:
+        w = math.inf
+    if w > _PIXELDP_EPS_MAX:
+        log_c, dlog_c = _pixeldp_log_c(_PIXELDP_EPS_MAX, p1, p2)
+        if 2.0 * log_c - _PIXELDP_EPS_MAX * dlog_c >= 0.0:
+            return _PIXELDP_EPS_MAX / math.sqrt(2.0 * log_c), _PIXELDP_EPS_MAX
+        hi = _PIXELDP_EPS_MAX
+    else:
+        hi = w
+    lo = 0.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        log_c, dlog_c = _pixeldp_log_c(mid, p1, p2)
+        if math.isfinite(log_c) and 2.0 * log_c - mid * dlog_c > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    if lo == 0.0:
+        return 0.0, 0.0
+    log_c, _ = _pixeldp_log_c(lo, p1, p2)
+    return lo / math.sqrt(2.0 * log_c), lo
+
+
+@njit(parallel=True, **_JIT)
+def pixeldp_many(p1, p2, r_out, eps_out):
+    """Vectorised :func:`pixeldp_unit` over 1-D arrays of valid pairs with p1 > p2."""
+    for i in prange(p1.shape[0]):
+        r_out[i], eps_out[i] = pixeldp_unit(p1[i], p2[i])
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) every kernel once."""
+    a = np.array([0.9, 0.6], dtype=np.float64)
+    b = np.array([0.1, 0.3], dtype=np.float64)
+    out1 = np.empty(2)
+    out2 = np.empty(2)
+    renyi_sup_many(a, b, out1, out2)
+    pixeldp_many(a, b, out1, out2)
+    lemma1_many(a, b, np.array([1.5, 2.0]), out1)
+    g_many(a, b, np.array([1.5, 2.0]), out1)
