@@ -76,7 +76,7 @@ def renyi_divergence(p, q, alpha) -> float:
         return math.inf
     if a == 0:
         mass = qa[support].sum()
-        return math.inf if mass == 0 else float(-math.log(mass))
+        return math.inf if mass == 0 else max(0.0, float(-math.log(mass)))
     if a == 1:
         return float(max(0.0, np.sum(pa[support] * (logp[support] - logq[support]))))
     if a == math.inf:

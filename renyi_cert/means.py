@@ -67,7 +67,7 @@ def generalized_mean(x, t, weights=None, axis=-1):
         except ValueError:
             raise ValueError(f"weights (shape {w.shape}) must broadcast to x (shape {arr.shape})") from None
         if np.isnan(w).any() or (w < 0).any():
-            raise ValueError(f"weights ({w[np.isnan(w) | (w < 0)].flat[0]!r}) must be >= 0")
+            raise ValueError(f"weights ({float(w[np.isnan(w) | (w < 0)].flat[0])!r}) must be >= 0")
         total = w.sum(axis=axis)
         if not np.allclose(total, 1.0, rtol=0, atol=1e-9):
             bad = np.asarray(total).flat[np.argmax(np.abs(np.asarray(total) - 1.0).ravel())]
@@ -86,6 +86,21 @@ def generalized_mean(x, t, weights=None, axis=-1):
     z = np.where(active, t * logx + logw, -np.inf)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lse = logsumexp(z, axis=axis)
+        # Small |t log x|: log sum w e^{t y} = log1p(sum w expm1(t y)) keeps the digits that
+        # logsumexp loses when the sum is 1 + O(t) (the result is divided by t).
+        ty = np.where(active, t * logx, 0.0)
+        small = np.all(np.abs(ty) < 1.0, axis=axis)
+        if np.any(small):
+            near = np.log1p(np.sum(np.where(active, w * np.expm1(ty), 0.0), axis=axis))
+            lse = np.where(small, near, lse)
+        # Tinier still (t y may even underflow): (1/t) log sum w e^{t y} = E[y] + t Var[y]/2 + O(t^2 y^3).
+        tiny = np.all(np.abs(ty) < 1e-8, axis=axis)
+        if np.any(tiny):
+            y = np.where(active, logx, 0.0)
+            mean_y = np.sum(w * y, axis=axis, keepdims=True)
+            var_y = np.sum(np.where(active, w * (y - mean_y) ** 2, 0.0), axis=axis)
+            log_mean = np.squeeze(mean_y, axis=axis) + 0.5 * t * var_y
+            return _scalar(np.where(tiny, np.exp(log_mean), np.exp(lse / t)))
         if t < 0:
             # any active zero makes x^t infinite: the mean is 0
             has_zero = np.any(active & (arr == 0), axis=axis)
