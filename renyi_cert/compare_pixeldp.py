@@ -1,0 +1,303 @@
+"""Compare the Renyi radius with PixelDP and Cohen et al. over a grid of (p1, p2).
+
+The paper's Figure 4 (Li, Chen, Wang & Carin, NeurIPS 2019) and more: over every grid point with
+p1 >= p2, p1 + p2 <= 1 and p1 + p2 >= ``--min-total`` (0.2 in the paper), compute the three
+radii, write them to a CSV, draw a figure (PNG and PDF) and print a summary table.
+
+Run ``python -m renyi_cert.compare_pixeldp --help`` for the options. With ``--min-total 0`` the
+summary also maps where PixelDP beats the Renyi bound (small p1 + p2, reachable with many
+classes), instead of assuming it never does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bounds import cohen_radius, pixeldp_details, radius_details
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ComparisonGrid:
+    """Radii at the valid grid points (flat arrays of equal length) and the grid's spec."""
+
+    p1: np.ndarray
+    p2: np.ndarray
+    renyi: np.ndarray
+    pixeldp: np.ndarray
+    cohen: np.ndarray
+    alpha_star: np.ndarray
+    pixeldp_epsilon: np.ndarray
+    sigma: float
+    resolution: int
+    min_total: float
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    """What the comparison shows, in numbers."""
+
+    points: int
+    renyi_above_pixeldp: float  # fraction of points where Renyi > PixelDP
+    pixeldp_above_renyi: int  # number of points where PixelDP > Renyi
+    max_total_where_pixeldp_wins: float  # largest p1 + p2 with PixelDP > Renyi (nan if none)
+    ratio_pixeldp_min: float  # Renyi / PixelDP
+    ratio_pixeldp_median: float
+    ratio_pixeldp_max: float
+    at_least_twice_pixeldp: float  # fraction of points where Renyi >= 2 PixelDP
+    ratio_cohen_min: float  # Renyi / Cohen
+    ratio_cohen_max: float
+    alpha_star_min: float
+    alpha_star_max: float
+    boundary_fraction: float  # fraction of points where the supremum is the limit alpha -> 1
+
+
+def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 0.2) -> ComparisonGrid:
+    """The three radii on a ``resolution x resolution`` grid of (p1, p2) in [0, 1] x [0, 1/2].
+
+    Only valid points are kept: p1 > p2, p1 + p2 <= 1, p1 + p2 >= min_total.
+    """
+    if not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool) or resolution < 2:
+        raise ValueError(f"resolution ({resolution!r}) must be an integer >= 2")
+    if not (isinstance(min_total, (int, float)) and 0.0 <= min_total <= 1.0):
+        raise ValueError(f"min_total ({min_total!r}) must be in [0, 1]")
+    # open grid: skip 0 so that every point has p2 > 0 (p2 = 0 is a boundary case, tested apart)
+    p1_axis = np.linspace(0.0, 1.0, resolution + 1)[1:]
+    p2_axis = np.linspace(0.0, 0.5, resolution + 1)[1:]
+    p1, p2 = np.meshgrid(p1_axis, p2_axis, indexing="xy")
+    total = p1 + p2
+    keep = (p1 > p2) & (total <= 1.0 + 1e-12) & (total >= min_total)
+    p1, p2 = p1[keep], np.minimum(p2[keep], 1.0 - p1[keep])  # remove linspace rounding only
+    renyi = radius_details(p1, p2, sigma)
+    pdp = pixeldp_details(p1, p2, sigma)
+    return ComparisonGrid(
+        p1=p1,
+        p2=p2,
+        renyi=renyi.radius,
+        pixeldp=pdp.radius,
+        cohen=cohen_radius(p1, p2, sigma),
+        alpha_star=renyi.alpha,
+        pixeldp_epsilon=pdp.epsilon,
+        sigma=float(sigma),
+        resolution=int(resolution),
+        min_total=float(min_total),
+    )
+
+
+def summarize(grid: ComparisonGrid) -> ComparisonSummary:
+    """Where Renyi beats PixelDP and by how much; the Renyi/Cohen ratio range; alpha* range."""
+    positive = grid.pixeldp > 0
+    ratio_p = grid.renyi[positive] / grid.pixeldp[positive]
+    ratio_c = grid.renyi / grid.cohen
+    wins = grid.pixeldp > grid.renyi
+    total = grid.p1 + grid.p2
+    return ComparisonSummary(
+        points=int(grid.p1.size),
+        renyi_above_pixeldp=float(np.mean(grid.renyi > grid.pixeldp)),
+        pixeldp_above_renyi=int(wins.sum()),
+        max_total_where_pixeldp_wins=float(total[wins].max()) if wins.any() else math.nan,
+        ratio_pixeldp_min=float(ratio_p.min()),
+        ratio_pixeldp_median=float(np.median(ratio_p)),
+        ratio_pixeldp_max=float(ratio_p.max()),
+        at_least_twice_pixeldp=float(np.mean(grid.renyi >= 2 * grid.pixeldp)),
+        ratio_cohen_min=float(ratio_c.min()),
+        ratio_cohen_max=float(ratio_c.max()),
+        alpha_star_min=float(grid.alpha_star.min()),
+        alpha_star_max=float(grid.alpha_star.max()),
+        boundary_fraction=float(np.mean(grid.alpha_star == 1.0)),
+    )
+
+
+def format_summary(s: ComparisonSummary, grid: ComparisonGrid) -> str:
+    """A short plain-text table."""
+    rows = [
+        ("grid points (valid)", f"{s.points:,} (resolution {grid.resolution}, p1 + p2 >= {grid.min_total:g}, sigma = {grid.sigma:g})"),
+        ("Renyi > PixelDP", f"{100 * s.renyi_above_pixeldp:.2f} % of points"),
+        ("PixelDP > Renyi", f"{s.pixeldp_above_renyi:,} points" + (
+            f" (all with p1 + p2 <= {s.max_total_where_pixeldp_wins:.4f})" if s.pixeldp_above_renyi else "")),
+        ("Renyi / PixelDP", f"min {s.ratio_pixeldp_min:.3f}, median {s.ratio_pixeldp_median:.3f}, max {s.ratio_pixeldp_max:.3f}"),
+        ("Renyi >= 2 x PixelDP", f"{100 * s.at_least_twice_pixeldp:.2f} % of points"),
+        ("Renyi / Cohen", f"min {s.ratio_cohen_min:.4f}, max {s.ratio_cohen_max:.4f}"),
+        ("alpha*", f"{s.alpha_star_min:.4f} .. {s.alpha_star_max:.4f} (limit alpha -> 1 at {100 * s.boundary_fraction:.1f} % of points)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def write_csv(grid: ComparisonGrid, path: Path) -> None:
+    """One row per valid grid point."""
+    data = np.column_stack(
+        [grid.p1, grid.p2, grid.renyi, grid.pixeldp, grid.cohen, grid.alpha_star, grid.pixeldp_epsilon]
+    )
+    header = "p1,p2,renyi,pixeldp,cohen,alpha_star,pixeldp_epsilon"
+    np.savetxt(path, data, delimiter=",", header=header, comments="", fmt="%.10g")
+
+
+def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
+    """Four panels: the Renyi radius, Renyi/PixelDP, Renyi/Cohen over (p1, p2), and slices."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm, TwoSlopeNorm
+
+    n = grid.resolution
+    ix = np.rint(grid.p1 * n).astype(int) - 1
+    iy = np.rint(grid.p2 * 2 * n).astype(int) - 1
+    iy = np.clip(iy, 0, n - 1)  # p2 was capped at 1 - p1 on the diagonal
+
+    def image(values):
+        img = np.full((n, n), np.nan)
+        img[iy, ix] = values
+        return np.ma.masked_invalid(img)
+
+    extent = (0.0, 1.0, 0.0, 0.5)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9.5), constrained_layout=True)
+    ax = axes[0, 0]
+    im = ax.imshow(image(grid.renyi), origin="lower", extent=extent, aspect="auto", cmap="viridis")
+    cs = ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), image(grid.renyi),
+                    levels=[0.25 * grid.sigma, 0.5 * grid.sigma, grid.sigma, 1.5 * grid.sigma, 2 * grid.sigma],
+                    colors="white", linewidths=0.8)
+    ax.clabel(cs, fmt="%.2g", fontsize=8)
+    fig.colorbar(im, ax=ax, label=f"Rényi radius (σ = {grid.sigma:g})")
+    ax.set_title("Certified radius, Rényi bound (exact supremum over α)")
+
+    ax = axes[0, 1]
+    ratio = np.where(grid.pixeldp > 0, grid.renyi / np.where(grid.pixeldp > 0, grid.pixeldp, 1), np.nan)
+    finite = ratio[np.isfinite(ratio)]
+    if finite.min() < 1.0:  # PixelDP wins somewhere: diverging colours, white at equality
+        norm, cmap = TwoSlopeNorm(vcenter=1.0, vmin=float(finite.min()), vmax=float(finite.max())), "RdBu"
+        title = "Rényi over PixelDP (red: PixelDP larger)"
+    else:
+        norm, cmap = LogNorm(vmin=float(finite.min()), vmax=float(finite.max())), "viridis"
+        title = f"Rényi over PixelDP (≥ {finite.min():.2f}× everywhere shown)"
+    im = ax.imshow(image(ratio), origin="lower", extent=extent, aspect="auto", cmap=cmap, norm=norm)
+    cs = ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), image(ratio), levels=[1.0, 2.0, 4.0],
+                    colors="k", linewidths=[1.5, 0.8, 0.8])
+    ax.clabel(cs, fmt="%g×", fontsize=8)
+    fig.colorbar(im, ax=ax, label="Rényi / PixelDP")
+    ax.set_title(title)
+
+    ax = axes[1, 0]
+    rc = grid.renyi / grid.cohen
+    im = ax.imshow(image(rc), origin="lower", extent=extent, aspect="auto", cmap="magma",
+                   norm=TwoSlopeNorm(vcenter=float(np.median(rc)), vmin=float(rc.min()), vmax=float(rc.max())))
+    fig.colorbar(im, ax=ax, label="Rényi / Cohen")
+    ax.set_title("Rényi over Cohen et al. (tight bound)")
+
+    for a in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        a.plot([0.5, 1.0], [0.5, 0.0], color="0.4", lw=0.8)
+        a.plot([0.0, 0.5], [0.0, 0.5], color="0.4", lw=0.8)
+        if grid.min_total > 0:
+            a.plot([grid.min_total / 2, grid.min_total], [grid.min_total / 2, 0.0], color="0.4", lw=0.8, ls="--")
+        a.set_xlabel("p1 (top class)")
+        a.set_ylabel("p2 (runner-up)")
+
+    ax = axes[1, 1]
+    p1s = np.linspace(max(0.5, grid.min_total) + 1e-3, 0.999, 400)
+    from .bounds import cohen_radius as _cohen, pixeldp_radius as _pixeldp, radius as _renyi
+
+    for label, p2s, ls in [("two classes: p2 = 1 − p1", 1.0 - p1s, "-"),
+                           ("ten classes: p2 = (1 − p1)/9", (1.0 - p1s) / 9.0, "--")]:
+        ax.plot(p1s, _renyi(p1s, p2s, grid.sigma), color="C0", ls=ls, label=f"Rényi, {label}")
+        ax.plot(p1s, _pixeldp(p1s, p2s, grid.sigma), color="C3", ls=ls, label=f"PixelDP, {label}")
+        ax.plot(p1s, _cohen(p1s, p2s, grid.sigma), color="C2", ls=ls, label=f"Cohen, {label}")
+    ax.set_xlabel("p1")
+    ax.set_ylabel("certified radius")
+    ax.set_yscale("log")
+    ax.set_title("Slices")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"Certified ℓ2 radius from (p1, p2), σ = {grid.sigma:g} (Li et al. 2019, Fig. 4, extended)")
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for p in paths:
+        fig.savefig(p, dpi=130)
+    plt.close(fig)
+    return paths
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} ({text!r}) must be a number") from None
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"{name} ({text}) must be finite and > 0")
+        return v
+
+    return parse
+
+
+def _resolution(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"grid resolution ({text!r}) must be an integer >= 2") from None
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"grid resolution ({v}) must be an integer >= 2")
+    return v
+
+
+def _unit_interval(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"min-total ({text!r}) must be a number in [0, 1]") from None
+    if not (0.0 <= v <= 1.0):
+        raise argparse.ArgumentTypeError(f"min-total ({text}) must be in [0, 1]")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m renyi_cert.compare_pixeldp",
+        description="Renyi vs PixelDP vs Cohen certified radii over a grid of (p1, p2): CSV, figure, summary.",
+    )
+    p.add_argument("--sigma", type=_positive_float("sigma"), default=1.0, help="noise level (default 1; radii scale with it)")
+    p.add_argument("--grid", type=_resolution, default=1000, help="grid resolution per axis (default 1000)")
+    p.add_argument("--min-total", type=_unit_interval, default=0.2,
+                   help="keep points with p1 + p2 >= this (default 0.2, the paper's domain; 0 maps where PixelDP wins)")
+    p.add_argument("--out", type=Path, default=Path("runs/compare_pixeldp"), help="output folder (default runs/compare_pixeldp)")
+    p.add_argument("--no-plot", action="store_true", help="skip the figure")
+    p.add_argument("--no-csv", action="store_true", help="skip the CSV")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create output folder {args.out}: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    grid = compute_grid(args.sigma, args.grid, args.min_total)
+    t_grid = time.perf_counter() - t0
+    summary = summarize(grid)
+    print(format_summary(summary, grid))
+    print(f"computed {summary.points:,} x 3 radii in {t_grid:.2f} s")
+    written = []
+    if not args.no_csv:
+        csv = args.out / "radii.csv"
+        write_csv(grid, csv)
+        written.append(csv)
+    if not args.no_plot:
+        written += plot(grid, args.out / "comparison")
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
