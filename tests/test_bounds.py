@@ -295,10 +295,17 @@ def test_objective_errors():
 
 def test_kernels_cached_on_disk():
     # numba writes its cache next to the module: a second process loads instead of compiling.
-    import pathlib
+    import subprocess
+    import sys
 
     from renyi_cert import _kernels
 
-    _kernels.warm_up()
-    cache_dir = pathlib.Path(_kernels.__file__).parent / "__pycache__"
-    assert any(p.name.startswith("_kernels.renyi_sup_many") for p in cache_dir.glob("*.nbi"))
+    _kernels.warm_up()  # compiles (or loads) and writes the cache in this process
+    code = (
+        "from renyi_cert import _kernels as k; k.warm_up(); "
+        "print(len(k.renyi_sup_many.stats.cache_hits), "
+        "len(k.renyi_sup_many.stats.cache_misses))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    hits, misses = int(out[0]), int(out[1])
+    assert hits >= 1 and misses == 0
