@@ -18,13 +18,38 @@ from .bounds import (
     radius_details,
     renyi_objective,
 )
+from .backend import Backend, CallableBackend, certify, predict
+from .certificate import (
+    Certificate,
+    Prediction,
+    certify_from_counts,
+    certify_from_counts_single,
+    predict_from_counts,
+)
 from .divergence import gaussian_renyi_divergence, lemma1_bound, renyi_divergence
+from .intervals import METHODS, ConfidenceBounds, Top2Bounds, clopper_pearson_bounds, goodman, sison_glaz, top2_bounds
 from .means import generalized_mean
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BOUNDS",
+    "METHODS",
+    "Backend",
+    "CallableBackend",
+    "Certificate",
+    "ConfidenceBounds",
+    "Prediction",
+    "Top2Bounds",
+    "certify",
+    "certify_from_counts",
+    "certify_from_counts_single",
+    "clopper_pearson_bounds",
+    "goodman",
+    "predict",
+    "predict_from_counts",
+    "sison_glaz",
+    "top2_bounds",
     "PixelDPResult",
     "RadiusResult",
     "cohen_radius",

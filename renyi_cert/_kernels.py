@@ -164,25 +164,41 @@ def renyi_sup(p1, p2):
     return h0, 1.0  # only possible when g is flat to rounding (near ties)
 
 
+# Below this many elements the loops run serially: starting the thread pool costs more than it
+# saves (and costs milliseconds when the machine is busy).
+PARALLEL_MIN = 4096
+
+
 @njit(parallel=True, **_JIT)
-def renyi_sup_many(p1, p2, g_out, alpha_out):
-    """Vectorised :func:`renyi_sup` over 1-D contiguous arrays of valid pairs with p2 > 0."""
+def _renyi_sup_parallel(p1, p2, g_out, alpha_out):
     for i in prange(p1.shape[0]):
         g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
+def _renyi_sup_serial(p1, p2, g_out, alpha_out):
+    for i in range(p1.shape[0]):
+        g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
+
+
+def renyi_sup_many(p1, p2, g_out, alpha_out):
+    """Vectorised :func:`renyi_sup` over 1-D contiguous arrays of valid pairs with p2 > 0."""
+    kernel = _renyi_sup_parallel if p1.shape[0] >= PARALLEL_MIN else _renyi_sup_serial
+    kernel(p1, p2, g_out, alpha_out)
+
+
+@njit(**_JIT)
 def lemma1_many(p1, p2, alpha, out):
     """h(alpha - 1) = -log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)) for 0 < p2 < p1, 0 < alpha < inf."""
-    for i in prange(p1.shape[0]):
+    for i in range(p1.shape[0]):
         w, gm, q, total, lw = pair_state(p1[i], p2[i])
         out[i] = h_value(alpha[i] - 1.0, w, gm, q, total, lw)
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
 def g_many(p1, p2, alpha, out):
     """g(alpha) = h(alpha - 1)/alpha for 0 < p2 < p1 and alpha >= 1 (alpha = 1: the limit)."""
-    for i in prange(p1.shape[0]):
+    for i in range(p1.shape[0]):
         w, gm, q, total, lw = pair_state(p1[i], p2[i])
         out[i] = h_value(alpha[i] - 1.0, w, gm, q, total, lw) / alpha[i]
 
@@ -240,10 +256,21 @@ def pixeldp_unit(p1, p2):
 
 
 @njit(parallel=True, **_JIT)
-def pixeldp_many(p1, p2, r_out, eps_out):
-    """Vectorised :func:`pixeldp_unit` over 1-D arrays of valid pairs with p1 > p2."""
+def _pixeldp_parallel(p1, p2, r_out, eps_out):
     for i in prange(p1.shape[0]):
         r_out[i], eps_out[i] = pixeldp_unit(p1[i], p2[i])
+
+
+@njit(**_JIT)
+def _pixeldp_serial(p1, p2, r_out, eps_out):
+    for i in range(p1.shape[0]):
+        r_out[i], eps_out[i] = pixeldp_unit(p1[i], p2[i])
+
+
+def pixeldp_many(p1, p2, r_out, eps_out):
+    """Vectorised :func:`pixeldp_unit` over 1-D arrays of valid pairs with p1 > p2."""
+    kernel = _pixeldp_parallel if p1.shape[0] >= PARALLEL_MIN else _pixeldp_serial
+    kernel(p1, p2, r_out, eps_out)
 
 
 def warm_up() -> None:
@@ -252,7 +279,7 @@ def warm_up() -> None:
     b = np.array([0.1, 0.3], dtype=np.float64)
     out1 = np.empty(2)
     out2 = np.empty(2)
-    renyi_sup_many(a, b, out1, out2)
-    pixeldp_many(a, b, out1, out2)
+    for kernel in (_renyi_sup_parallel, _renyi_sup_serial, _pixeldp_parallel, _pixeldp_serial):
+        kernel(a, b, out1, out2)
     lemma1_many(a, b, np.array([1.5, 2.0]), out1)
     g_many(a, b, np.array([1.5, 2.0]), out1)

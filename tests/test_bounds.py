@@ -303,8 +303,8 @@ def test_kernels_cached_on_disk():
     _kernels.warm_up()  # compiles (or loads) and writes the cache in this process
     code = (
         "from renyi_cert import _kernels as k; k.warm_up(); "
-        "print(len(k.renyi_sup_many.stats.cache_hits), "
-        "len(k.renyi_sup_many.stats.cache_misses))"
+        "print(len(k._renyi_sup_parallel.stats.cache_hits), "
+        "len(k._renyi_sup_parallel.stats.cache_misses))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     hits, misses = int(out[0]), int(out[1])

@@ -1,0 +1,280 @@
+"""Certification and prediction of a smoothed classifier from Monte Carlo class counts.
+
+The smoothed classifier ``g(x) = argmax_c P(f(x + N(0, sigma^2 I)) = c)`` is certified from the
+counts of the base classifier ``f`` on noisy copies of ``x``. Everything here works on counts, so
+it serves any model backend (see :mod:`renyi_cert.backend` for the sampling).
+
+* :func:`certify_from_counts` -- Cohen et al.'s CERTIFY: the class is selected on ``n0`` samples,
+  its probability bounded on ``n`` fresh ones. Sound; the default.
+* :func:`certify_from_counts_single` -- the paper's code: one sample set both selects and bounds
+  (biased; kept for reproducing the paper).
+* :func:`predict_from_counts` -- Cohen et al.'s PREDICT (hypothesis-test abstain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+from ._validate import check_alpha, check_choice, check_counts, check_sigma
+from .bounds import BOUNDS
+from .intervals import METHODS, top2_bounds
+
+__all__ = [
+    "Certificate",
+    "Prediction",
+    "certify_from_counts",
+    "certify_from_counts_single",
+    "predict_from_counts",
+]
+
+ABSTAIN = -1
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The outcome of certifying a smoothed classifier at one input.
+
+    Attributes
+    ----------
+    prediction : int
+        The certified class, or -1 (abstain) when ``p1_lower <= p2_upper``.
+    p1_lower : float
+        Lower confidence bound on the probability of the selected class under noise.
+    p2_upper : float
+        Upper confidence bound on the probability of every other class (at most ``1 - p1_lower``).
+    radii : dict of str to float
+        Certified l2 radius per requested bound (``"renyi"``, ``"cohen"``, ``"pixeldp"``), in the
+        order requested; all 0.0 on abstain.
+    sigma : float
+        Noise standard deviation.
+    alpha : float
+        The certificate holds with probability at least ``1 - alpha`` (see the function that made it).
+    method : str
+        Confidence-interval method, one of :data:`renyi_cert.intervals.METHODS`.
+    n0 : int
+        Selection samples (0 for the single-sample-set variant, where the class is selected on the
+        estimation counts).
+    n : int
+        Estimation samples.
+    """
+
+    prediction: int
+    p1_lower: float
+    p2_upper: float
+    radii: dict
+    sigma: float
+    alpha: float
+    method: str
+    n0: int
+    n: int
+
+    @property
+    def abstained(self) -> bool:
+        """True when no class is certified (``prediction == -1``)."""
+        return self.prediction == ABSTAIN
+
+    def radius(self, bound: str | None = None) -> float:
+        """The certified radius for ``bound`` (default: the first bound requested)."""
+        if bound is None:
+            if not self.radii:
+                raise ValueError("this certificate has no radii (no bound was requested)")
+            return next(iter(self.radii.values()))
+        if bound not in self.radii:
+            raise ValueError(
+                f"bound ({bound!r}) must be one of the bounds computed for this certificate: "
+                f"{', '.join(repr(b) for b in self.radii)}"
+            )
+        return self.radii[bound]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The outcome of Cohen et al.'s PREDICT at one input.
+
+    Attributes
+    ----------
+    prediction : int
+        The top class, or -1 (abstain) when the two-sided binomial test's p-value exceeds alpha.
+    pvalue : float
+        p-value of the two-sided binomial test of ``counts_top`` out of
+        ``counts_top + counts_runner_up`` against probability 1/2.
+    counts_top, counts_runner_up : int
+        The largest count and the largest among the other classes.
+    """
+
+    prediction: int
+    pvalue: float
+    counts_top: int
+    counts_runner_up: int
+
+    @property
+    def abstained(self) -> bool:
+        """True when PREDICT abstained (``prediction == -1``)."""
+        return self.prediction == ABSTAIN
+
+
+def _check_scalar_sigma(sigma) -> float:
+    s = check_sigma(sigma)
+    if s.ndim != 0:
+        raise ValueError(f"sigma must be a single number, got an array of shape {s.shape}")
+    return float(s)
+
+
+def _check_bounds(bounds) -> tuple[str, ...]:
+    if isinstance(bounds, str):
+        bounds = (bounds,)
+    try:
+        names = tuple(bounds)
+    except TypeError:
+        raise ValueError(
+            f"bounds ({bounds!r}) must be a sequence of bound names from {', '.join(map(repr, BOUNDS))}"
+        ) from None
+    if not names:
+        raise ValueError(f"bounds must name at least one bound from {', '.join(map(repr, BOUNDS))}")
+    for name in names:
+        check_choice("bound", name, tuple(BOUNDS))
+    return tuple(dict.fromkeys(names))  # drop repeats, keep order
+
+
+def _certificate(estimation_counts: np.ndarray, top: int | None, sigma: float, alpha: float, method: str,
+                 bounds: tuple[str, ...], n0: int) -> Certificate:
+    t2 = top2_bounds(estimation_counts, alpha, method=method, top=top)
+    n = int(estimation_counts.sum())
+    if t2.p1_lower <= t2.p2_upper:
+        return Certificate(ABSTAIN, t2.p1_lower, t2.p2_upper, {b: 0.0 for b in bounds}, sigma, alpha, method, n0, n)
+    radii = {b: float(BOUNDS[b](t2.p1_lower, t2.p2_upper, sigma)) for b in bounds}
+    return Certificate(t2.top, t2.p1_lower, t2.p2_upper, radii, sigma, alpha, method, n0, n)
+
+
+def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: float = 0.001,
+                        method: str = "clopper-pearson", bounds=("renyi",)) -> Certificate:
+    """Certify from separate selection and estimation counts (Cohen et al.'s CERTIFY).
+
+    The class ``cA`` is the argmax of ``selection_counts`` (``n0`` noisy samples; ties go to the
+    lowest index). On the ``n`` fresh samples of ``estimation_counts``,
+    :func:`renyi_cert.intervals.top2_bounds` with ``top=cA`` gives ``p1_lower`` for ``cA`` and
+    ``p2_upper`` for every other class, jointly valid with probability ``>= 1 - alpha``
+    (``"clopper-pearson"`` is the paper's one-sided Clopper-Pearson with Bonferroni, each side at
+    ``alpha / 2``). If ``p1_lower <= p2_upper`` the result abstains (prediction -1, radii 0.0);
+    otherwise each requested bound's radius is ``renyi_cert.bounds.BOUNDS[name](p1_lower,
+    p2_upper, sigma)``.
+
+    Guarantee: with probability at least ``1 - alpha`` over the sampling, if the result is not an
+    abstain, the smoothed classifier's prediction is constant (equal to ``prediction``) on the l2
+    ball of the returned radius around ``x``, for each bound: the Renyi bound (Li, Chen, Wang &
+    Carin, NeurIPS 2019, Theorem 1), Cohen et al.'s (ICML 2019, Theorem 1) and PixelDP's (Lecuyer
+    et al., S&P 2019). Each radius is increasing in ``p1`` and decreasing in ``p2``, so valid
+    bounds on the true probabilities give a valid radius. For ``"sison-glaz"`` and ``"goodman"``
+    the level is that of their asymptotic approximation.
+
+    Relation to Cohen et al.: their CERTIFY bounds ``p[cA]`` one-sidedly at level ``alpha`` and
+    takes ``p2_upper = 1 - p1_lower``. Here ``p1_lower`` is one-sided at ``alpha / 2`` (the second
+    half of alpha bounds the runner-up, whose bound may be much smaller than ``1 - p1_lower``); so
+    the ``"cohen"`` radius here at ``alpha`` is at least Cohen et al.'s at ``alpha / 2`` and can
+    be below theirs at ``alpha`` when the runner-up bound is not informative.
+
+    Parameters
+    ----------
+    selection_counts : array_like of int, shape (k,)
+        Class counts of the ``n0`` selection samples.
+    estimation_counts : array_like of int, shape (k,)
+        Class counts of ``n`` fresh estimation samples, drawn independently of the selection ones.
+    sigma : float
+        Noise standard deviation used for sampling (> 0).
+    alpha : float, default 0.001
+        In ``(0, 1)``.
+    method : str, default "clopper-pearson"
+        One of :data:`renyi_cert.intervals.METHODS`.
+    bounds : sequence of str, default ("renyi",)
+        Names from :data:`renyi_cert.bounds.BOUNDS` (a single name is accepted too).
+
+    Returns
+    -------
+    Certificate
+    """
+    selection = check_counts("selection_counts", selection_counts)
+    estimation = check_counts("estimation_counts", estimation_counts)
+    if selection.shape != estimation.shape:
+        raise ValueError(
+            f"selection_counts ({selection.size} classes) and estimation_counts ({estimation.size} classes) "
+            "must have the same number of classes"
+        )
+    sigma = _check_scalar_sigma(sigma)
+    alpha = check_alpha(alpha)
+    method = check_choice("method", method, METHODS)
+    bounds = _check_bounds(bounds)
+    top = int(np.argmax(selection))
+    return _certificate(estimation, top, sigma, alpha, method, bounds, n0=int(selection.sum()))
+
+
+def certify_from_counts_single(counts, sigma, *, alpha: float = 0.001, method: str = "clopper-pearson",
+                               bounds=("renyi",)) -> Certificate:
+    """Certify from one set of counts: the class *and* its bounds come from the same samples.
+
+    This is what the official code of Li et al. (2019) did: it took the top two counts of one set
+    of ``n`` samples and bounded both (through R's Sison-Glaz intervals; the paper describes
+    Clopper-Pearson with Bonferroni). The top class is the argmax of ``counts`` (ties: lowest
+    index), the rest is as in :func:`certify_from_counts`; ``n0`` is reported as 0.
+
+    Caveat (why it is biased): selecting the class on the same data that then bounds its
+    probability makes the bound optimistic -- the largest count is biased upwards, most visibly
+    when several classes are close -- so with ``"clopper-pearson"`` the level ``1 - alpha`` is
+    *not* guaranteed. (With simultaneous intervals, ``"sison-glaz"`` or ``"goodman"``, every
+    class is covered at once and selection does not matter, up to those methods' approximation.)
+    Use :func:`certify_from_counts` with separate selection samples for a sound certificate.
+
+    Parameters
+    ----------
+    counts : array_like of int, shape (k,)
+        Class counts of ``n`` noisy samples.
+    sigma, alpha, method, bounds
+        As in :func:`certify_from_counts`.
+
+    Returns
+    -------
+    Certificate
+    """
+    counts = check_counts("counts", counts)
+    sigma = _check_scalar_sigma(sigma)
+    alpha = check_alpha(alpha)
+    method = check_choice("method", method, METHODS)
+    bounds = _check_bounds(bounds)
+    return _certificate(counts, None, sigma, alpha, method, bounds, n0=0)
+
+
+def predict_from_counts(counts, alpha: float = 0.001) -> Prediction:
+    """Cohen et al.'s PREDICT: the top class, or abstain when the top two are not separated.
+
+    With ``nA`` the largest count and ``nB`` the largest among the other classes (ties: lowest
+    index), a two-sided binomial test of ``nA`` successes in ``nA + nB`` trials against
+    probability 1/2 (``scipy.stats.binomtest``) gives the p-value; the prediction is the top class
+    if the p-value is at most ``alpha`` and -1 (abstain) otherwise.
+
+    Guarantee (Cohen, Rosenfeld & Kolter, ICML 2019, Proposition 1, after Hung et al. 2019): with
+    ``counts`` the class counts of ``n`` independent noisy samples, the probability of returning
+    a class other than the smoothed classifier's prediction ``g(x)`` is at most ``alpha``.
+
+    Parameters
+    ----------
+    counts : array_like of int, shape (k,)
+        Class counts, ``k >= 2``, at least one sample.
+    alpha : float, default 0.001
+        In ``(0, 1)``.
+
+    Returns
+    -------
+    Prediction
+    """
+    counts = check_counts("counts", counts)
+    alpha = check_alpha(alpha)
+    top = int(np.argmax(counts))
+    others = counts.copy()
+    others[top] = -1
+    runner_up = int(np.argmax(others))
+    n_a, n_b = int(counts[top]), int(counts[runner_up])
+    pvalue = float(binomtest(n_a, n_a + n_b, p=0.5).pvalue)
+    prediction = ABSTAIN if pvalue > alpha else top
+    return Prediction(prediction, pvalue, n_a, n_b)
