@@ -1,0 +1,517 @@
+"""Command-line tools: ``renyi-cert {train,certify,analyze,attack}`` and ``certify``.
+
+``certify`` certifies a trained checkpoint on a dataset split and writes one TSV row per example.
+The first six columns are those of Cohen et al.'s ``certify.py`` (``idx label predict radius
+correct time``; ``radius`` is the first bound's, ``time`` in seconds), so their analysis scripts
+read our logs; then ``p1_lower p2_upper`` and one ``radius_<bound>`` column per bound. Each row is
+flushed as it is written. The settings go to a sidecar ``<out>.json`` (the TSV stays plain);
+``--resume`` checks them, drops a truncated last line and certifies only the missing indices.
+Every example ``idx`` gets its own noise seed derived from ``(--seed, idx)``, so a resumed run
+writes the same rows as an uninterrupted one (on the same device and batch size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+PROG = "renyi-cert"
+COMMANDS = ("train", "certify", "analyze", "attack")
+DEFAULT_BOUNDS = ("renyi", "cohen", "pixeldp")
+SIDECAR_SUFFIX = ".json"
+SIDECAR_FORMAT = "renyi_cert-certify/1"
+# Settings a resumed run must share with the run it continues (they change the rows' meaning).
+RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
+               "single_sample_set", "skip", "seed")
+# Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
+SOFT_KEYS = ("batch", "device")
+
+
+class CertifyError(Exception):
+    """A user error in ``certify`` (printed as ``certify: error: ...``, exit status 2)."""
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def example_seed(seed: int, idx: int) -> int:
+    """The noise seed of example ``idx`` under run seed ``seed`` (63-bit, from numpy's SeedSequence).
+
+    Independent of the order in which examples are certified, so a resumed run reproduces the rows
+    of an uninterrupted one.
+    """
+    a, b = np.random.SeedSequence([int(seed), int(idx)]).generate_state(2, dtype=np.uint32)
+    return ((int(a) << 32) | int(b)) >> 1
+
+
+def planned_indices(num_examples: int, skip: int = 1, max_examples: int | None = None) -> list[int]:
+    """Indices 0, skip, 2*skip, ... below ``num_examples``, at most ``max_examples`` of them."""
+    idx = list(range(0, num_examples, skip))
+    return idx if max_examples is None else idx[:max_examples]
+
+
+def tsv_header(bounds: Sequence[str]) -> str:
+    """The header row (no newline)."""
+    return "\t".join(["idx", "label", "predict", "radius", "correct", "time", "p1_lower", "p2_upper"]
+                     + [f"radius_{b}" for b in bounds])
+
+
+def _num(v: float) -> str:
+    v = float(v)
+    if math.isinf(v):
+        return "inf"
+    return format(v, ".8g")
+
+
+def format_row(idx: int, label: int, cert, seconds: float, bounds: Sequence[str]) -> str:
+    """One TSV row (no newline) from a :class:`renyi_cert.certificate.Certificate`."""
+    pred = int(cert.prediction)
+    cells = [str(int(idx)), str(int(label)), str(pred), _num(cert.radii[bounds[0]]), str(int(pred == int(label))),
+             f"{seconds:.3f}", _num(cert.p1_lower), _num(cert.p2_upper)] + [_num(cert.radii[b]) for b in bounds]
+    return "\t".join(cells)
+
+
+def sidecar_path(out: str | os.PathLike) -> Path:
+    """Where the settings of a certification log are kept: ``<out>.json``."""
+    return Path(os.fspath(out) + SIDECAR_SUFFIX)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_finished(path: str | os.PathLike, header: str) -> list[int]:
+    """Indices already certified in an existing log; drops a truncated last line (in place).
+
+    Raises
+    ------
+    CertifyError
+        If the header differs from ``header`` or a complete row is malformed.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1  # 0 if even the header is incomplete
+        dropped = data[cut:].decode("utf-8", "replace")
+        print(f"certify: dropping a truncated last line of {path}: {dropped!r}", file=sys.stderr)
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+        data = data[:cut]
+    lines = data.decode("utf-8").splitlines()
+    if not lines:
+        return []
+    if lines[0] != header:
+        raise CertifyError(f"--resume: the header of {path} does not match the current settings "
+                           f"(file: {lines[0]!r}; expected: {header!r})")
+    ncols = header.count("\t") + 1
+    done = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        cells = line.split("\t")
+        if len(cells) != ncols:
+            raise CertifyError(f"--resume: line {lineno} of {path} has {len(cells)} cells, expected {ncols}")
+        try:
+            done.append(int(cells[0]))
+        except ValueError:
+            raise CertifyError(f"--resume: line {lineno} of {path}: idx {cells[0]!r} is not an integer") from None
+    return done
+
+
+def radius_cap_note(sigma: float, n0: int, n: int, alpha: float, method: str, bounds: Sequence[str],
+                    num_classes: int) -> str:
+    """A sentence on the largest p1_lower and radii that n samples at level alpha can certify.
+
+    With n samples at level alpha the largest certifiable lower bound on p1 is of order
+    alpha^(1/n) (exactly (alpha/2)^(1/n) for one-sided Clopper-Pearson with the Bonferroni split
+    used here), reached when every sample falls in one class; it caps every radius.
+    """
+    from renyi_cert.certificate import certify_from_counts
+
+    zeros = [0] * (num_classes - 1)
+    cap = certify_from_counts([n0] + zeros, [n] + zeros, sigma, alpha=alpha, method=method, bounds=tuple(bounds))
+    return (f"with n = {n} samples at level alpha = {alpha:g} the largest certifiable p1 is about alpha^(1/n) = "
+            f"{alpha ** (1.0 / n):.5f} (here p1_lower <= {cap.p1_lower:.5f} with {method}), so no radius can exceed "
+            + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
+
+
+def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n: int, alpha: float, method: str,
+                     bounds: Sequence[str], seed: int, single_sample_set: bool = False, progress: bool = True,
+                     initial: int = 0, total: int | None = None, desc: str = "certify") -> int:
+    """Certify ``x[idx]`` for each ``idx`` in ``indices`` and write one flushed row each to ``out_file``.
+
+    ``clf`` is a :class:`renyi_cert_torch.smoothing.SmoothedClassifier`; example ``idx`` uses the
+    generator seeded with ``example_seed(seed, idx)``. Returns the number of rows written.
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total if total is not None else len(indices), initial=initial, desc=desc, unit="img",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    written = 0
+    correct = 0
+    try:
+        for idx in indices:
+            t0 = time.perf_counter()
+            gen = clf.make_generator(example_seed(seed, idx))
+            cert = clf.certify(x[idx], n0, n, alpha, method, tuple(bounds), gen, single_sample_set=single_sample_set)
+            elapsed = time.perf_counter() - t0
+            label = int(y[idx])
+            out_file.write(format_row(idx, label, cert, elapsed, bounds) + "\n")
+            out_file.flush()
+            written += 1
+            correct += int(cert.prediction == label)
+            bar.update(1)
+            bar.set_postfix(acc=f"{correct / written:.3f}", refresh=False)
+    finally:
+        bar.close()
+    return written
+
+
+# ------------------------------------------------------------------------------ argument types
+
+
+def _int_type(name: str, minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} ({text!r}) must be an integer >= {minimum}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} ({v}) must be an integer >= {minimum}")
+        return v
+
+    return parse
+
+
+def _sigma_type(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sigma ({text!r}) must be a real number > 0") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"sigma ({text!r}) must be finite and > 0")
+    return v
+
+
+def _alpha_type(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha ({text!r}) must be a number in the open interval (0, 1)") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"alpha ({text!r}) must be in the open interval (0, 1)")
+    return v
+
+
+def parse_bounds(text: str) -> tuple[str, ...]:
+    """``"renyi,cohen"`` or ``"all"`` -> bound names (validated against ``renyi_cert.BOUNDS``)."""
+    from renyi_cert.bounds import BOUNDS
+
+    if text.strip() == "all":
+        return tuple(b for b in DEFAULT_BOUNDS if b in BOUNDS) + tuple(b for b in BOUNDS if b not in DEFAULT_BOUNDS)
+    names = tuple(s.strip() for s in text.split(","))
+    for name in names:
+        if name not in BOUNDS:
+            raise argparse.ArgumentTypeError(
+                f"bound ({name!r}) must be one of {', '.join(repr(b) for b in BOUNDS)} or 'all'")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"bound ({text!r}) names a bound twice")
+    return names
+
+
+def _method_type(text: str) -> str:
+    from renyi_cert.intervals import METHODS
+
+    if text not in METHODS:
+        raise argparse.ArgumentTypeError(f"method ({text!r}) must be one of {', '.join(repr(m) for m in METHODS)}")
+    return text
+
+
+def _device_type(text: str) -> str:
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"device ({text!r}) must be one of 'auto', 'cpu', 'cuda' (or 'cuda:<index>')")
+
+
+def _radii_type(text: str) -> tuple[float, ...]:
+    from renyi_cert.analyze import parse_radii
+
+    try:
+        return parse_radii(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
+    from renyi_cert.analyze import DEFAULT_RADII
+
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Certify a trained checkpoint with randomized smoothing: Renyi (Li et al. 2019), Cohen et al. "
+                    "and PixelDP radii from the same Monte Carlo counts; writes a TSV readable by Cohen et al.'s "
+                    "analysis tools.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint written by `renyi-cert train`")
+    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output log (settings go to FILE.tsv.json)")
+    p.add_argument("--dataset", default=None, choices=("mnist", "mnist5k", "cifar10"),
+                   help="dataset (default: the checkpoint's)")
+    p.add_argument("--split", default="test", choices=("train", "test"), help="split (default: %(default)s)")
+    p.add_argument("--data-root", default=None, help="folder with MNIST/raw or cifar-10-batches-py (default ./data)")
+    p.add_argument("--sigma", type=_sigma_type, default=None,
+                   help="noise std in [0,1] pixel units (default: the checkpoint's training sigma)")
+    p.add_argument("--n0", type=_int_type("n0", 1), default=100, help="selection samples (default: %(default)s)")
+    p.add_argument("--n", type=_int_type("n", 1), default=10000, help="estimation samples (default: %(default)s)")
+    p.add_argument("--alpha", type=_alpha_type, default=0.001, help="failure probability (default: %(default)s)")
+    p.add_argument("--method", type=_method_type, default="clopper-pearson",
+                   help="confidence intervals: clopper-pearson, sison-glaz or goodman (default: %(default)s)")
+    p.add_argument("--bound", type=parse_bounds, default=DEFAULT_BOUNDS, metavar="B[,B...]|all",
+                   help="radius bounds, first one fills the `radius` column (default: renyi,cohen,pixeldp)")
+    p.add_argument("--single-sample-set", action="store_true",
+                   help="the paper's code's biased variant: select and estimate on the same n samples (n0 unused)")
+    p.add_argument("--skip", type=_int_type("skip", 1), default=1, help="certify every K-th example (default: 1)")
+    p.add_argument("--max", type=_int_type("max", 1), default=None, help="certify at most N examples")
+    p.add_argument("--seed", type=_int_type("seed", 0), default=0, help="run seed (default: %(default)s)")
+    p.add_argument("--batch", type=_int_type("batch", 1), default=1000, help="noisy copies per forward pass")
+    p.add_argument("--device", type=_device_type, default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--radii", type=_radii_type, default=DEFAULT_RADII, help="radius grid of the final table")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue an existing log with the same settings")
+    group.add_argument("--force", action="store_true", help="overwrite an existing log")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+# ------------------------------------------------------------------------------------- certify
+
+
+def _load(args, prog: str):
+    """Checkpoint, model, dataset and sigma from the parsed arguments (CertifyError on user errors)."""
+    from renyi_cert_torch.data import load_dataset
+    from renyi_cert_torch.smoothing import SmoothedClassifier, resolve_device
+    from renyi_cert_torch.train import load_checkpoint
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise CertifyError(f"--device: {exc}") from None
+    try:
+        model, config = load_checkpoint(args.checkpoint, map_location="cpu")
+    except FileNotFoundError as exc:
+        raise CertifyError(f"--checkpoint: {exc}") from None
+    except (ValueError, OSError) as exc:
+        raise CertifyError(f"--checkpoint ({args.checkpoint!r}) cannot be loaded: {exc}") from None
+    dataset = args.dataset or config.get("dataset")
+    if dataset is None:
+        raise CertifyError(f"the checkpoint {args.checkpoint!r} does not record its dataset; give --dataset")
+    train_sigma = config.get("sigma")
+    sigma = args.sigma
+    if sigma is None:
+        if not train_sigma:
+            raise CertifyError(f"the checkpoint {args.checkpoint!r} was trained without noise (mode "
+                               f"{config.get('mode')!r}, sigma {train_sigma!r}); give --sigma")
+        sigma = float(train_sigma)
+    elif train_sigma is not None and not math.isclose(sigma, float(train_sigma), rel_tol=1e-9):
+        print(f"{prog}: warning: --sigma ({sigma:g}) differs from the checkpoint's training sigma "
+              f"({float(train_sigma):g}, mode {config.get('mode')!r}); the smoothed classifier is usually "
+              f"most accurate at its training noise level", file=sys.stderr)
+    if config.get("dataset") and dataset != config["dataset"]:
+        print(f"{prog}: warning: --dataset ({dataset!r}) differs from the checkpoint's training dataset "
+              f"({config['dataset']!r})", file=sys.stderr)
+    try:
+        data = load_dataset(dataset, args.split, args.data_root)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        raise CertifyError(f"cannot load dataset {dataset!r} ({args.split}): {exc}") from None
+    num_classes = int(config.get("num_classes", data.num_classes))
+    if num_classes != data.num_classes:
+        raise CertifyError(f"the checkpoint's model has {num_classes} classes but dataset {dataset!r} has "
+                           f"{data.num_classes}")
+    clf = SmoothedClassifier(model, sigma, num_classes, device=device, batch_size=args.batch)
+    shape = tuple(data.x.shape[1:])
+    if clf.input_shape is not None and shape != clf.input_shape:
+        raise CertifyError(f"dataset {dataset!r} has images of shape {shape} but the checkpoint's model "
+                           f"({config.get('arch')!r}) expects {clf.input_shape}")
+    return clf, data, config, sigma, dataset, device
+
+
+def _settings(args, sigma, dataset, device, checkpoint_hash) -> dict:
+    import torch
+
+    import renyi_cert
+
+    return {
+        "format": SIDECAR_FORMAT,
+        "checkpoint": os.path.abspath(args.checkpoint),
+        "checkpoint_sha256": checkpoint_hash,
+        "dataset": dataset,
+        "split": args.split,
+        "sigma": sigma,
+        "n0": args.n0,
+        "n": args.n,
+        "alpha": args.alpha,
+        "method": args.method,
+        "bounds": list(args.bound),
+        "single_sample_set": bool(args.single_sample_set),
+        "skip": args.skip,
+        "seed": args.seed,
+        "batch": args.batch,
+        "device": str(device),
+        "torch": torch.__version__,
+        "renyi_cert": getattr(renyi_cert, "__version__", "unknown"),
+        "columns": tsv_header(args.bound).split("\t"),
+    }
+
+
+def _check_resume(sidecar: Path, settings: dict, prog: str) -> None:
+    if not sidecar.exists():
+        raise CertifyError(f"--resume: the settings file {sidecar} is missing, so the existing log cannot be "
+                           "checked against the current settings; use --force to start over")
+    try:
+        saved = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise CertifyError(f"--resume: cannot read the settings file {sidecar}: {exc}") from None
+    diffs = [f"{k}: {saved.get(k)!r} in the log, {settings[k]!r} now" for k in RESUME_KEYS
+             if saved.get(k) != settings[k]]
+    if diffs:
+        raise CertifyError("--resume: the existing log was made with other settings (" + "; ".join(diffs)
+                           + "); use the same settings, another --out, or --force to start over")
+    for k in SOFT_KEYS:
+        if saved.get(k) != settings[k]:
+            print(f"{prog}: warning: {k} was {saved.get(k)!r} and is now {settings[k]!r}: the resumed rows are "
+                  "valid but not bit-identical to those of an uninterrupted run", file=sys.stderr)
+
+
+def _run_certify(args, prog: str, report: bool = True) -> int:
+    from renyi_cert import analyze
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise CertifyError(f"--out ({args.out!r}) is a directory; give a file path such as {args.out}/certify.tsv")
+    if out.exists() and not (args.resume or args.force):
+        raise CertifyError(f"--out ({args.out!r}) exists; use --resume to continue it or --force to overwrite it")
+    clf, data, config, sigma, dataset, device = _load(args, prog)
+    settings = _settings(args, sigma, dataset, device, file_sha256(args.checkpoint))
+    header = tsv_header(args.bound)
+    plan = planned_indices(len(data), args.skip, args.max)
+    sidecar = sidecar_path(out)
+    done: list[int] = []
+    if args.resume and out.exists():
+        _check_resume(sidecar, settings, prog)
+        done = read_finished(out, header)
+        extra = sorted(set(done) - set(range(0, len(data), args.skip)))
+        if extra:
+            raise CertifyError(f"--resume: {out} holds idx {extra[0]} which is not a multiple of --skip "
+                               f"({args.skip}) within the dataset")
+    elif args.resume:
+        print(f"{prog}: --resume: {out} does not exist yet; starting a new log", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done_set = set(done)
+    todo = [i for i in plan if i not in done_set]
+    fresh = not (args.resume and out.exists() and out.stat().st_size > 0)
+    if fresh:
+        sidecar.write_text(json.dumps(settings, indent=2) + "\n")
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(header + "\n")
+    else:
+        print(f"{prog}: resuming {out}: {len(done)} rows done, {len(todo)} to go", file=sys.stderr)
+    print(f"{prog}: certifying {len(todo)} of {len(plan)} examples of {dataset} ({args.split}) at sigma {sigma:g}, "
+          f"n0 {args.n0}, n {args.n}, alpha {args.alpha:g}, {args.method}, bounds {', '.join(args.bound)}, "
+          f"device {device}", file=sys.stderr)
+    if report:
+        print(f"{prog}: {radius_cap_note(sigma, args.n0, args.n, args.alpha, args.method, args.bound, clf.num_classes)}",
+              file=sys.stderr)
+    with open(out, "a", encoding="utf-8") as fh:
+        certify_examples(clf, data.x, data.y, todo, fh, n0=args.n0, n=args.n, alpha=args.alpha, method=args.method,
+                         bounds=args.bound, seed=args.seed, single_sample_set=args.single_sample_set,
+                         progress=not args.no_progress, initial=len(plan) - len(todo), total=len(plan))
+    log = analyze.read_log(out)
+    if report:
+        summaries = analyze.summarize(log, args.radii, label=out.name)
+        print(analyze.markdown_table(summaries))
+    stem = out.with_suffix("") if out.suffix == ".tsv" else out
+    png, pdf = analyze.plot_certified_accuracy([log], stem, labels=[out.name],
+                                               title=f"{dataset}, sigma = {sigma:g}, n = {args.n}")
+    print(f"\nwrote {out} ({len(log)} rows), {sidecar}, {png}, {pdf}")
+    return 0
+
+
+def certify_main(argv: Sequence[str] | None = None, prog: str = "certify", *, report: bool = True) -> int:
+    """The ``certify`` command. Returns 0 on success, 2 on a usage or input error (message on stderr).
+
+    ``prog`` names the command in messages; ``report=False`` skips the radius-cap note and the final
+    table (for callers that print their own, such as the demo and the ablation script).
+    """
+    parser = build_certify_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return _run_certify(args, prog, report)
+    except CertifyError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+# --------------------------------------------------------------------------------------- umbrella
+
+
+def _usage() -> str:
+    return (f"usage: {PROG} {{{','.join(COMMANDS)}}} [options]\n\n"
+            "  train     train a base classifier (STN, Gaussian augmentation or plain)\n"
+            "  certify   certify a checkpoint on a dataset (Renyi, Cohen, PixelDP radii)\n"
+            "  analyze   certified accuracy vs radius from certification logs\n"
+            "  attack    empirical attacks (PGD, C&W) on the smoothed classifier\n\n"
+            f"`{PROG} COMMAND --help` describes each command.\n")
+
+
+def _call(fn, argv) -> int:
+    try:
+        rc = fn(argv)
+    except SystemExit as exc:  # sub-commands whose argparse exits
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return int(rc or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``renyi-cert {train,certify,analyze,attack} ...``: dispatch to the sub-command's ``main``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        stream = sys.stdout if argv else sys.stderr
+        stream.write(_usage())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "certify":
+        return certify_main(rest, prog=f"{PROG} certify")
+    if command == "analyze":
+        from renyi_cert.analyze import main as analyze_main
+
+        return _call(analyze_main, rest)
+    if command == "train":
+        from renyi_cert_torch.train import train_main
+
+        return _call(train_main, rest)
+    if command == "attack":
+        try:
+            from renyi_cert_torch.attack_cli import main as attack_main
+        except ImportError as exc:
+            print(f"{PROG}: error: the attack command is not available: {exc}", file=sys.stderr)
+            return 2
+        return _call(attack_main, rest)
+    sys.stderr.write(_usage())
+    print(f"{PROG}: error: unknown command ({command!r}); choose one of {', '.join(COMMANDS)}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The smoothed classifier of randomized smoothing, with a torch base classifier.
+
+:class:`SmoothedClassifier` implements the backend contract of :mod:`renyi_cert.backend`
+(``num_classes`` and ``sample_counts``): it draws ``n`` copies of ``x + N(0, sigma^2 I)`` in batches
+of at most ``batch_size`` (memory bounded by one batch, never ``n`` copies at once), runs the base
+classifier on each batch and counts its argmax labels on the device; only the ``num_classes``
+counts are copied to the host. The certification logic itself (class selection, confidence
+intervals, abstain, radii) lives once, in :func:`renyi_cert.backend.certify` and
+:func:`renyi_cert.backend.predict`, to which :meth:`SmoothedClassifier.certify` and
+:meth:`SmoothedClassifier.predict` delegate.
+
+``sigma`` is the standard deviation of the noise in [0, 1] pixel units: the model receives the
+noisy image in [0, 1] pixel space (plus noise) and does any normalisation itself.
+
+Reproducibility: noise comes from a ``torch.Generator`` on the model's device. The same generator
+state, ``n`` and ``batch_size`` give the same counts on the same device and torch version (a
+different ``batch_size`` partitions the random stream differently and gives other, equally
+valid, counts).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from renyi_cert._validate import check_alpha, check_positive_int
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 1000
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device=None) -> torch.device:
+    """The torch device to use: ``None``/``"auto"`` -> CUDA if available, else CPU.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device string, or CUDA requested when it is not available.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device ({device!r}) must be 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device ({device!r}) was requested but CUDA is not available on this machine")
+    return dev
+
+
+def _check_sigma(sigma) -> float:
+    try:
+        s = float(sigma)
+    except (TypeError, ValueError):
+        raise ValueError(f"sigma ({sigma!r}) must be a real number > 0") from None
+    if not math.isfinite(s):
+        raise ValueError(f"sigma ({s!r}) must be finite and > 0")
+    if s <= 0:
+        raise ValueError(f"sigma ({s!r}) must be > 0")
+    return s
+
+
+def infer_input_shape(model: nn.Module) -> tuple[int, int, int] | None:
+    """The (C, H, W) input shape a model expects, when it can be known.
+
+    Uses, in order: a ``model.input_shape`` attribute; the package's own architectures
+    (MNIST CNN: (1, 28, 28), CIFAR CNN: (3, 32, 32)). Returns None otherwise.
+    """
+    shape = getattr(model, "input_shape", None)
+    if shape is not None:
+        return tuple(int(s) for s in shape)
+    from renyi_cert_torch import models  # local import: keep this module light
+
+    known = {getattr(models, "MnistCNN", None): (1, 28, 28), getattr(models, "CifarCNN7", None): (3, 32, 32)}
+    for cls, shp in known.items():
+        if cls is not None and isinstance(model, cls):
+            return shp
+    return None
+
+
+def _first_conv_channels(model: nn.Module) -> int | None:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return int(module.in_channels)
+    return None
+
+
+class SmoothedClassifier:
+    """The Gaussian-smoothed version ``g`` of a torch base classifier ``f``.
+
+    ``g(x)`` is the most probable class of ``f(x + N(0, sigma^2 I))``. This object estimates the
+    class counts by Monte Carlo (:meth:`sample_counts`) and certifies ``g`` around ``x``
+    (:meth:`certify`, :meth:`predict`) through :mod:`renyi_cert.backend`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Base classifier mapping a batch (B, C, H, W) of [0, 1] pixels to logits (B, num_classes).
+        It is moved to ``device``. Its train/eval mode is switched to eval while sampling and
+        restored afterwards (module by module, also on error).
+    sigma : float
+        Noise standard deviation in [0, 1] pixel units (> 0, finite).
+    num_classes : int
+        Number of classes (>= 2); the model's output width must match.
+    device : str or torch.device, optional
+        ``None`` or ``"auto"``: CUDA if available, else CPU.
+    batch_size : int
+        Default largest number of noisy copies per forward pass.
+    input_shape : tuple of int, optional
+        Expected (C, H, W) of ``x``; default inferred by :func:`infer_input_shape` (when it
+        cannot be inferred only the dimensionality and the first convolution's channels are
+        checked).
+    """
+
+    def __init__(self, model: nn.Module, sigma: float, num_classes: int, *, device=None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, input_shape=None):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model ({type(model).__name__}) must be a torch.nn.Module")
+        self.sigma = _check_sigma(sigma)
+        self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        params = [p for p in model.parameters() if p.is_floating_point()]
+        self.dtype = params[0].dtype if params else torch.float32
+        if input_shape is None:
+            input_shape = infer_input_shape(model)
+        if input_shape is not None:
+            input_shape = tuple(input_shape)
+            if len(input_shape) != 3 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in input_shape):
+                raise ValueError(f"input_shape ({input_shape!r}) must be three positive integers (C, H, W)")
+            input_shape = tuple(int(s) for s in input_shape)
+        self.input_shape = input_shape
+        self._conv_channels = _first_conv_channels(model)
+
+    # ----------------------------------------------------------------------------------- helpers
+
+    def make_generator(self, seed: int | None = None) -> torch.Generator:
+        """A ``torch.Generator`` on this classifier's device, seeded with ``seed`` (random if None)."""
+        g = torch.Generator(device=self.device)
+        if seed is None:
+            g.seed()
+        else:
+            g.manual_seed(int(seed))
+        return g
+
+    def _prepare(self, x) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"x ({type(x).__name__}) must be a torch.Tensor or numpy array of shape (C, H, W)")
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (C, H, W), got shape {tuple(x.shape)}")
+        if self.input_shape is not None and tuple(x.shape) != self.input_shape:
+            raise ValueError(f"x has shape {tuple(x.shape)} but the model expects {self.input_shape} (C, H, W)")
+        if self._conv_channels is not None and x.shape[0] != self._conv_channels:
+            raise ValueError(f"x has {x.shape[0]} channel(s) but the model's first convolution expects "
+                             f"{self._conv_channels}")
+        if not x.is_floating_point():
+            raise ValueError(f"x has dtype {x.dtype}; expected floating-point pixels in [0, 1]")
+        return x.to(device=self.device, dtype=self.dtype)
+
+    def _check_generator(self, generator):
+        if generator is None:
+            return None
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator ({generator!r}) must be a torch.Generator on {self.device} or None "
+                             "(use make_generator(seed) to build one)")
+        if generator.device.type != self.device.type:
+            raise ValueError(f"generator is on device {generator.device} but the model is on {self.device}; "
+                             "create it with torch.Generator(device=...) or make_generator(seed)")
+        return generator
+
+    # -------------------------------------------------------------------------- backend contract
+
+    def sample_counts(self, x, sigma: float, n: int, *, batch_size: int | None = None,
+                      generator: torch.Generator | None = None) -> np.ndarray:
+        """Class counts of the base classifier on ``n`` noisy copies ``x + N(0, sigma^2 I)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor or numpy.ndarray, shape (C, H, W)
+            The clean input in [0, 1] pixel units.
+        sigma : float
+            Noise standard deviation (> 0).
+        n : int
+            Number of noisy copies (>= 1).
+        batch_size : int, optional
+            Largest number of copies per forward pass (default: the instance's ``batch_size``).
+            Memory use is bounded by one batch: a single buffer of ``min(batch_size, n)`` copies is
+            refilled in place for every batch, so the model must not keep a reference to its input.
+        generator : torch.Generator, optional
+            Source of the noise, on the model's device; None uses torch's default generator.
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (num_classes,)
+            ``counts[c]`` = number of copies classified as ``c``; sums to ``n``.
+        """
+        sigma = _check_sigma(sigma)
+        n = check_positive_int("n", n)
+        batch_size = self.batch_size if batch_size is None else check_positive_int("batch_size", batch_size)
+        generator = self._check_generator(generator)
+        x = self._prepare(x)
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.device)
+                # One buffer of at most batch_size copies, refilled in place for every batch: the
+                # noise is drawn on the device, and no fresh allocation (and first-touch page
+                # faults on the CPU) is paid per batch.
+                buffer = torch.empty((min(batch_size, n), *x.shape), device=self.device, dtype=self.dtype)
+                remaining = n
+                while remaining > 0:
+                    b = min(batch_size, remaining)
+                    batch = buffer[:b]
+                    batch.normal_(0.0, sigma, generator=generator)  # N(0, sigma^2), on the device
+                    batch.add_(x)
+                    logits = self.model(batch)
+                    if logits.ndim != 2 or logits.shape[0] != b or logits.shape[1] != self.num_classes:
+                        raise ValueError(f"the model returned logits of shape {tuple(logits.shape)}; expected "
+                                         f"({b}, {self.num_classes}) (batch, num_classes)")
+                    counts += torch.bincount(logits.argmax(dim=1), minlength=self.num_classes)
+                    remaining -= b
+                out = counts.cpu().numpy().astype(np.int64, copy=True)
+        finally:
+            for module, mode in modes:
+                module.training = mode
+        return out
+
+    # ------------------------------------------------------------------------ certify / predict
+
+    def certify(self, x, n0: int, n: int, alpha: float = 0.001, method: str = "clopper-pearson",
+                bounds=("renyi",), generator: torch.Generator | None = None, *,
+                single_sample_set: bool = False):
+        """Certify the smoothed classifier at ``x``; see :func:`renyi_cert.backend.certify`.
+
+        Default (``single_sample_set=False``, Cohen et al.'s CERTIFY): the top class is selected on
+        ``n0`` noisy samples and its probability bounded on ``n`` fresh ones. With probability at
+        least ``1 - alpha`` over the noise, the returned prediction (if not abstained) is the
+        smoothed classifier's class at every ``x'`` with ``||x - x'||_2 <= radius`` for each bound
+        (the Renyi radius of Li et al. 2019, Cohen et al.'s, PixelDP's).
+
+        ``single_sample_set=True`` is the variant of Li et al.'s code: one set of ``n`` samples
+        both selects the class and bounds the probabilities (biased: the selection is not
+        independent of the estimate); ``n0`` is then unused.
+
+        Returns
+        -------
+        renyi_cert.certificate.Certificate
+        """
+        if single_sample_set:
+            from renyi_cert.certificate import certify_from_counts_single
+
+            n = check_positive_int("n", n)
+            alpha = check_alpha(alpha)
+            counts = self.sample_counts(x, self.sigma, n, batch_size=self.batch_size, generator=generator)
+            return certify_from_counts_single(counts, self.sigma, alpha=alpha, method=method, bounds=tuple(bounds))
+        from renyi_cert.backend import certify
+
+        return certify(self, x, self.sigma, n0=n0, n=n, alpha=alpha, method=method, bounds=tuple(bounds),
+                       batch_size=self.batch_size, generator=generator)
+
+    def predict(self, x, n: int, alpha: float = 0.001, generator: torch.Generator | None = None):
+        """Cohen et al.'s PREDICT (the paper's Algorithm 1 with a hypothesis-test abstain).
+
+        Draws ``n`` noisy samples and returns the top class unless a two-sided binomial test of
+        the top two counts has p-value above ``alpha`` (then abstains, -1). With probability at
+        least ``1 - alpha`` a returned class is the smoothed classifier's class at ``x``.
+        See :func:`renyi_cert.backend.predict`.
+
+        Returns
+        -------
+        renyi_cert.certificate.Prediction
+        """
+        from renyi_cert.backend import predict
+
+        return predict(self, x, self.sigma, n=n, alpha=alpha, batch_size=self.batch_size, generator=generator)
+
+    def __repr__(self) -> str:
+        return (f"SmoothedClassifier(model={type(self.model).__name__}, sigma={self.sigma}, "
+                f"num_classes={self.num_classes}, device={str(self.device)!r}, batch_size={self.batch_size})")
