@@ -164,7 +164,7 @@ def test_first_conv_channels_checked_for_unknown_models():
         (dict(sigma="a"), r"sigma \('a'\) must be a real number > 0"),
         (dict(num_classes=1), r"num_classes \(1\) must be an integer >= 2"),
         (dict(batch_size=0), r"batch_size \(0\) must be an integer >= 1"),
-        (dict(device="tpu"), r"device \('tpu'\) must be 'auto', 'cpu', 'cuda'"),
+        (dict(device="tpu"), r"device \('tpu'\) must be one of 'auto', 'cpu', 'cuda'"),
         (dict(input_shape=(28, 28)), r"input_shape \(\(28, 28\)\) must be three positive integers"),
     ],
 )

@@ -251,7 +251,7 @@ def test_resolve_device():
     with pytest.raises(ValueError, match=r"device \('tpu0'\) must be one of 'auto', 'cpu', 'cuda'"):
         resolve_device("tpu0")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match=r"device \('cuda'\) requested but CUDA is not available"):
+        with pytest.raises(ValueError, match=r"device \('cuda'\) was requested but CUDA is not available"):
             resolve_device("cuda")
 
 

@@ -36,9 +36,9 @@ from pathlib import Path
 import torch
 
 from . import attacks as A
+from .devices import DEVICES, resolve_device
 
 PROG = "renyi-cert attack"
-DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_EPS = {"linf": "0,0.1,0.2,0.3", "l2": "0,0.5,1,1.5,2,2.5,3"}
 DEFAULT_STEPS = {"pgd": 40, "cw": 100, "boundary": 1000}
 DEFAULT_EOT = 16  # noise draws per gradient when the attacked model is noisy (sigma > 0)
@@ -142,17 +142,10 @@ def _choice(flag: str, value, choices) -> str:
 
 
 def _resolve_device(text: str) -> torch.device:
-    if text not in DEVICES and not str(text).startswith("cuda:"):
-        raise _FlagError(f"--device ({text!r}) must be one of {', '.join(DEVICES)} or cuda:N")
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        dev = torch.device(text)
-    except (RuntimeError, TypeError):
-        raise _FlagError(f"--device ({text!r}) is not a valid torch device") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise _FlagError(f"--device ({text!r}) requested but CUDA is not available on this machine")
-    return dev
+        return resolve_device(text)
+    except ValueError as exc:
+        raise _FlagError(f"--device: {exc}") from None
 
 
 def _parse(args) -> dict:

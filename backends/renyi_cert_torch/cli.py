@@ -181,7 +181,7 @@ def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n:
 # ------------------------------------------------------------------------------ argument types
 
 
-def _int_type(name: str, minimum: int):
+def _int_type(name: str, minimum: int = 1):
     def parse(text: str) -> int:
         try:
             v = int(text)

@@ -29,20 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+from .cli import _int_type as _positive
+
 DEMO_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.4, 1.5)
-
-
-def _positive(name, minimum=1):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} ({text!r}) must be an integer >= {minimum}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} ({v}) must be an integer >= {minimum}")
-        return v
-
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:

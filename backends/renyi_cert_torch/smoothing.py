@@ -29,29 +29,11 @@ from torch import nn
 
 from renyi_cert._validate import check_alpha, check_positive_int
 
+from .devices import DEVICES, resolve_device  # noqa: F401 - re-exported for callers
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(device=None) -> torch.device:
-    """The torch device to use: ``None``/``"auto"`` -> CUDA if available, else CPU.
-
-    Raises
-    ------
-    ValueError
-        For an unknown device string, or CUDA requested when it is not available.
-    """
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device ({device!r}) must be 'auto', 'cpu', 'cuda' or 'cuda:<index>'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device ({device!r}) was requested but CUDA is not available on this machine")
-    return dev
 
 
 def _check_sigma(sigma) -> float:

@@ -74,6 +74,7 @@ from torch import nn
 from renyi_cert._validate import check_choice, check_positive_int
 
 from .data import DATASETS, DataSplit, load_dataset
+from .devices import DEVICES, resolve_device
 from .models import ARCHITECTURES, build_model
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,6 @@ CHECKPOINT_FORMAT = "renyi_cert/1"
 # The paper's training noise levels (section 6): MNIST sigma = 0.7, CIFAR-10 sigma = 100/255.
 PAPER_SIGMA = {"mnist": 0.7, "mnist5k": 0.7, "cifar10": 100.0 / 255.0}
 DEFAULT_ARCH = {"mnist": "mnist_cnn", "mnist5k": "mnist_cnn", "cifar10": "cifar_cnn7"}
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def _check_real(name: str, value, *, minimum: float, strict: bool) -> float:
@@ -236,23 +236,6 @@ def stn_loss(logits_clean: torch.Tensor, logits_noisy: torch.Tensor, y: torch.Te
     target = F.softmax(logits_clean.detach(), dim=1)
     stability = -(target * F.log_softmax(logits_noisy, dim=1)).sum(dim=1).mean()
     return ce + gamma * stability, ce, stability
-
-
-def resolve_device(device=None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a torch.device."""
-    if isinstance(device, torch.device):
-        dev = device
-    elif device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise ValueError(f"device ({device!r}) must be one of {', '.join(map(repr, DEVICES))} "
-                             "or a torch device string such as 'cuda:0'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device ({str(device)!r}) requested but CUDA is not available on this machine")
-    return dev
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
