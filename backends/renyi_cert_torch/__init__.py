@@ -7,6 +7,6 @@ certification logic itself (selection, intervals, abstain, radii) lives in :mod:
 """
 
 from .devices import resolve_device
-from .smoothing import SmoothedClassifier, make_generator
+from .smoothing import SmoothedClassifier
 
-__all__ = ["SmoothedClassifier", "make_generator", "resolve_device"]
+__all__ = ["SmoothedClassifier", "resolve_device"]
