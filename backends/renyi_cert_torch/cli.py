@@ -470,7 +470,7 @@ def _usage() -> str:
             "  train     train a base classifier (STN, Gaussian augmentation or plain)\n"
             "  certify   certify a checkpoint on a dataset (Renyi, Cohen, PixelDP radii)\n"
             "  analyze   certified accuracy vs radius from certification logs\n"
-            "  attack    empirical attacks (PGD, C&W) on the smoothed classifier\n\n"
+            "  attack    empirical attacks (PGD, C&W, boundary) on the smoothed classifier\n\n"
             f"`{PROG} COMMAND --help` describes each command.\n")
 
 
