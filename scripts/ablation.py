@@ -6,7 +6,7 @@ no-noise model is trained once and certified at every sigma), certify test digit
 samples at alpha = 0.001, and report the certified accuracy at L in {0.5, 1.0, 1.4, 2.0} for the
 Renyi (Li et al. 2019), Cohen et al. and PixelDP bounds, computed from the same Monte Carlo bounds.
 
-With n samples at level alpha no radius can exceed the one of p1_lower = alpha^(1/n): cells where
+With n samples at level alpha no radius can exceed the one of p1_lower = (alpha/2)^(1/n): cells where
 L is above that cap are marked "cap" (0 by construction, not by the model). Raise --n to fill them.
 
 Outputs (in --out, default runs/ablation): checkpoints in ckpt/, one certification log per
@@ -126,7 +126,7 @@ def tables(results: dict, args, caps: dict) -> str:
         + f", n0 = {args.n0}, n = {args.n}, alpha = {args.alpha:g}, Clopper-Pearson, selection and estimation "
         "on separate samples. Certified accuracy = fraction of digits classified correctly with radius >= L "
         "(abstentions count as failures). 'cap' marks L above the largest radius n samples can certify "
-        "(p1_lower = alpha^(1/n)).",
+        "(all n samples in the top class: p1_lower = (alpha/2)^(1/n), Clopper-Pearson with the Bonferroni split).",
         "",
     ]
     for bound in BOUNDS:
