@@ -139,3 +139,25 @@ def check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} ({value!r}) must be one of {', '.join(repr(c) for c in choices)}")
     return value
+
+
+def check_pair_and_order(p1, p2, alpha, *, minimum: float, inclusive: bool):
+    """Validate (p1, p2) and a Renyi order alpha (>= or > minimum), broadcast all three.
+
+    Returns flat contiguous float64 arrays ``a, b, alpha``, the broadcast shape, and whether all
+    inputs were scalars.
+    """
+    a, b = check_pair(p1, p2)
+    al = as_float_array("alpha", alpha)
+    bad = np.isnan(al) | ((al < minimum) if inclusive else (al <= minimum))
+    if bad.any():
+        v, _ = _first_bad(al, bad)
+        raise ValueError(f"alpha ({float(v)!r}) must be a Renyi order {'>=' if inclusive else '>'} {minimum:g}")
+    scalar = a.ndim == 0 and al.ndim == 0
+    try:
+        a, b, al = np.broadcast_arrays(a, b, al)
+    except ValueError:
+        raise ValueError(f"alpha (shape {al.shape}) must broadcast with p1 and p2 (shape {a.shape})") from None
+    shape = a.shape
+    a, b, al = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, al))
+    return a, b, al, shape, scalar

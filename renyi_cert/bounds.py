@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import _kernels
-from ._validate import check_pair, check_sigma, as_float_array
+from ._validate import check_pair, check_pair_and_order, check_sigma
 
 __all__ = [
     "RadiusResult",
@@ -198,19 +198,7 @@ def renyi_objective(p1, p2, alpha):
     >>> round(renyi_objective(0.9, 0.1, 1.0), 12)  # -log(0.6)
     0.510825623766
     """
-    a, b = check_pair(p1, p2)
-    al = as_float_array("alpha", alpha)
-    bad = np.isnan(al) | (al < 1.0)
-    if bad.any():
-        v = al[np.argwhere(bad)[0][0]] if al.ndim else al[()]
-        raise ValueError(f"alpha ({float(v)!r}) must be a Renyi order >= 1")
-    scalar = a.ndim == 0 and al.ndim == 0
-    try:
-        a, b, al = np.broadcast_arrays(a, b, al)
-    except ValueError:
-        raise ValueError(f"alpha (shape {al.shape}) must broadcast with p1 and p2 (shape {a.shape})") from None
-    shape = a.shape
-    a, b, al = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, al))
+    a, b, al, shape, scalar = check_pair_and_order(p1, p2, alpha, minimum=1.0, inclusive=True)
     out = np.zeros_like(a)
     inner = (a > b) & (b > 0.0) & np.isfinite(al)
     if inner.any():

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _kernels
-from ._validate import as_float_array, check_pair, check_sigma
+from ._validate import as_float_array, check_pair_and_order, check_sigma
 
 __all__ = ["renyi_divergence", "gaussian_renyi_divergence", "lemma1_bound"]
 
@@ -150,19 +150,7 @@ def lemma1_bound(p1, p2, alpha):
     >>> round(lemma1_bound(0.9, 0.1, 1.0), 12)  # -log(1 - 0.4)
     0.510825623766
     """
-    a, b = check_pair(p1, p2)
-    al = as_float_array("alpha", alpha)
-    bad = np.isnan(al) | (al <= 0)
-    if bad.any():
-        v = al[np.argwhere(bad)[0][0]] if al.ndim else al[()]
-        raise ValueError(f"alpha ({float(v)!r}) must be a Renyi order > 0")
-    scalar = a.ndim == 0 and al.ndim == 0
-    try:
-        a, b, al = np.broadcast_arrays(a, b, al)
-    except ValueError:
-        raise ValueError(f"alpha (shape {al.shape}) must broadcast with p1 and p2 (shape {a.shape})") from None
-    shape = a.shape
-    a, b, al = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, al))
+    a, b, al, shape, scalar = check_pair_and_order(p1, p2, alpha, minimum=0.0, inclusive=False)
     out = np.zeros_like(a)
     cert = a > b
     inf_order = cert & np.isinf(al)

@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from . import attacks as A
-from .devices import DEVICES, resolve_device
+from .devices import resolve_device
 
 PROG = "renyi-cert attack"
 DEFAULT_EPS = {"linf": "0,0.1,0.2,0.3", "l2": "0,0.5,1,1.5,2,2.5,3"}
