@@ -441,6 +441,10 @@ def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int 
       ``p2_upper = max_{j != top} upper_j`` (which is the runner-up's, the ends growing with the
       count). Because every class is covered at once, this holds for any ``top``, including
       ``top=None`` -- but only to the accuracy of these methods' asymptotic approximations.
+      Warning: Sison-Glaz breaks down at the edge of the simplex. Unanimous counts give
+      ``p1_lower = 1`` and hence an infinite radius, and with two classes it under-covers
+      (see the tests). It is here to reproduce the official STN code; certify with
+      ``"clopper-pearson"`` (the default), which is exact.
 
     With ``"clopper-pearson"`` and ``top=None`` the class is chosen from the same counts that
     bound it; the maximum count is biased upwards and the level ``1 - alpha`` is *not*
