@@ -19,9 +19,11 @@ positive = st.floats(1e-6, 1.0)
 
 
 def _mp_mean(x, t):
-    with mp.workdps(40):
+    # 1 + t log x must be resolved: 40 digits plus the digits of 1/|t|
+    extra = 0 if t == 0 else max(0, int(-math.log10(abs(t))) + 1)
+    with mp.workdps(40 + min(extra, 400)):
         xs = [mp.mpf(v) for v in x]
-        if abs(t) < 1e-30:  # the geometric mean, to O(t); 40 digits cannot resolve 1 + t log x
+        if abs(t) < 1e-300:  # the geometric mean, to O(t)
             return mp.exp(sum(mp.log(v) for v in xs) / len(xs))
         return (sum(v**t for v in xs) / len(xs)) ** (1 / mp.mpf(t))
 
