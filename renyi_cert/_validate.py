@@ -161,3 +161,19 @@ def check_pair_and_order(p1, p2, alpha, *, minimum: float, inclusive: bool):
     shape = a.shape
     a, b, al = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, al))
     return a, b, al, shape, scalar
+
+
+def check_real(name: str, value, *, minimum: float = 0.0, strict: bool = False, allow_inf: bool = False) -> float:
+    """A real number >= minimum (> minimum when strict); finite unless ``allow_inf`` (+inf only)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} ({value!r}) must be a real number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} ({value!r}) must be a real number") from None
+    op = ">" if strict else ">="
+    if math.isnan(v) or (math.isinf(v) and not (allow_inf and v > 0)):
+        raise ValueError(f"{name} ({v!r}) must be finite and {op} {minimum:g}" + (" (or inf)" if allow_inf else ""))
+    if v < minimum or (strict and v == minimum):
+        raise ValueError(f"{name} ({v!r}) must be {op} {minimum:g}")
+    return v

@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from renyi_cert._validate import check_choice, check_positive_int
+from renyi_cert._validate import check_choice, check_positive_int, check_real
 
 logger = logging.getLogger(__name__)
 
@@ -83,29 +83,14 @@ __all__ = [
 # ----------------------------------------------------------------------------------- validation
 
 
-def _check_real(name: str, value, *, minimum: float = 0.0, strict: bool = False, allow_inf: bool = False) -> float:
-    """A real number >= minimum (> minimum when strict); finite unless allow_inf."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} ({value!r}) must be a real number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} ({value!r}) must be a real number") from None
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} ({v!r}) must be finite")
-    if strict and not v > minimum:
-        raise ValueError(f"{name} ({v!r}) must be > {minimum:g}")
-    if not strict and not v >= minimum:
-        raise ValueError(f"{name} ({v!r}) must be >= {minimum:g}")
-    return v
 
 
 def _check_sigma(sigma) -> float:
-    return _check_real("sigma", sigma, minimum=0.0)
+    return check_real("sigma", sigma, minimum=0.0)
 
 
 def _check_eps(eps, name: str = "eps") -> float:
-    return _check_real(name, eps, minimum=0.0)
+    return check_real(name, eps, minimum=0.0)
 
 
 def _check_eps_list(eps_list) -> tuple[float, ...]:
@@ -379,7 +364,7 @@ def eot_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma, *, m
     sigma = _check_sigma(sigma)
     m = check_positive_int("m", m)
     check_choice("loss", loss, LOSSES)
-    kappa = _check_real("kappa", kappa, minimum=0.0, allow_inf=True)
+    kappa = check_real("kappa", kappa, minimum=0.0, allow_inf=True)
     batch_size = check_positive_int("batch_size", batch_size)
     _check_inputs(x, y)
     generator = _check_generator(generator, x.device) if sigma > 0 else generator
@@ -432,7 +417,7 @@ class PGD:
         check_choice("norm", self.norm, NORMS)
         object.__setattr__(self, "steps", check_positive_int("steps", self.steps))
         if self.step_size is not None:
-            object.__setattr__(self, "step_size", _check_real("step_size", self.step_size, strict=True))
+            object.__setattr__(self, "step_size", check_real("step_size", self.step_size, strict=True))
         check_choice("loss", self.loss, LOSSES)
         object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
 
@@ -452,11 +437,11 @@ class CarliniWagner:
     norm = "l2"
 
     def __post_init__(self):
-        object.__setattr__(self, "kappa", _check_real("kappa", self.kappa))
+        object.__setattr__(self, "kappa", check_real("kappa", self.kappa))
         object.__setattr__(self, "steps", check_positive_int("steps", self.steps))
         object.__setattr__(self, "binary_search_steps", check_positive_int("binary_search_steps", self.binary_search_steps))
-        object.__setattr__(self, "initial_const", _check_real("initial_const", self.initial_const, strict=True))
-        object.__setattr__(self, "lr", _check_real("lr", self.lr, strict=True))
+        object.__setattr__(self, "initial_const", check_real("initial_const", self.initial_const, strict=True))
+        object.__setattr__(self, "lr", check_real("lr", self.lr, strict=True))
         object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
 
 
@@ -479,12 +464,12 @@ class Boundary:
     def __post_init__(self):
         for f in ("steps", "query_votes", "adapt_every", "init_trials", "line_search_steps"):
             object.__setattr__(self, f, check_positive_int(f, getattr(self, f)))
-        object.__setattr__(self, "spherical_step", _check_real("spherical_step", self.spherical_step, strict=True))
-        object.__setattr__(self, "source_step", _check_real("source_step", self.source_step, strict=True))
+        object.__setattr__(self, "spherical_step", check_real("spherical_step", self.spherical_step, strict=True))
+        object.__setattr__(self, "source_step", check_real("source_step", self.source_step, strict=True))
         if not self.source_step < 1.0:
             raise ValueError(f"source_step ({self.source_step!r}) must be < 1")
         object.__setattr__(self, "step_adaptation",
-                           _check_real("step_adaptation", self.step_adaptation, minimum=1.0, strict=True))
+                           check_real("step_adaptation", self.step_adaptation, minimum=1.0, strict=True))
 
 
 # ----------------------------------------------------------------------------------- PGD
@@ -986,7 +971,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma, *
     transfer = source_model is not None
     if source_sigma is None:
         source_sigma = 0.0 if transfer else sigma
-    source_sigma = _check_real("source_sigma", source_sigma, minimum=0.0)
+    source_sigma = check_real("source_sigma", source_sigma, minimum=0.0)
     src = source_model if transfer else model
     if source_sigma > 0 and cfg.name != "boundary" and cfg.eot == 1:
         logger.warning("attacking a noisy model (sigma %g) with eot = 1: each gradient sees a single noise "

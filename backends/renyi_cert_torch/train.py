@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -71,7 +70,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from renyi_cert._validate import check_choice, check_positive_int
+from renyi_cert._validate import check_choice, check_positive_int, check_real
 
 from .data import DATASETS, DataSplit, load_dataset
 from .devices import DEVICES, resolve_device
@@ -87,20 +86,6 @@ PAPER_SIGMA = {"mnist": 0.7, "mnist5k": 0.7, "cifar10": 100.0 / 255.0}
 DEFAULT_ARCH = {"mnist": "mnist_cnn", "mnist5k": "mnist_cnn", "cifar10": "cifar_cnn7"}
 
 
-def _check_real(name: str, value, *, minimum: float, strict: bool) -> float:
-    """A finite real number >= minimum (> minimum if strict)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} ({value!r}) must be a real number")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} ({value!r}) must be a real number") from None
-    op = ">" if strict else ">="
-    if not math.isfinite(v):
-        raise ValueError(f"{name} ({v!r}) must be finite and {op} {minimum:g}")
-    if v < minimum or (strict and v == minimum):
-        raise ValueError(f"{name} ({v!r}) must be {op} {minimum:g}")
-    return v
 
 
 @dataclass(frozen=True)
@@ -160,7 +145,7 @@ class TrainConfig:
         if self.sigma is None:
             set_("sigma", 0.0 if self.mode == "none" else PAPER_SIGMA[self.dataset])
         else:
-            set_("sigma", _check_real("sigma", self.sigma, minimum=0.0, strict=False))
+            set_("sigma", check_real("sigma", self.sigma, minimum=0.0, strict=False))
         if self.mode != "none" and self.sigma == 0.0:
             raise ValueError(f"sigma ({self.sigma!r}) must be > 0 for mode {self.mode!r}")
         if self.mode == "none" and self.sigma > 0.0:
@@ -168,12 +153,12 @@ class TrainConfig:
         if self.gamma is None:
             set_("gamma", DEFAULT_GAMMA if self.mode == "stn" else 0.0)
         else:
-            set_("gamma", _check_real("gamma", self.gamma, minimum=0.0, strict=False))
+            set_("gamma", check_real("gamma", self.gamma, minimum=0.0, strict=False))
         if self.mode != "stn" and self.gamma > 0.0:
             logger.warning("gamma (%g) is used only by mode 'stn'; mode %r ignores it", self.gamma, self.mode)
         set_("epochs", check_positive_int("epochs", self.epochs))
         set_("batch_size", check_positive_int("batch_size", self.batch_size))
-        set_("lr", _check_real("lr", self.lr, minimum=0.0, strict=True))
+        set_("lr", check_real("lr", self.lr, minimum=0.0, strict=True))
         set_("seed", check_positive_int("seed", self.seed, minimum=0))
         set_("num_classes", check_positive_int("num_classes", self.num_classes, minimum=2))
         if self.max_train is not None:
@@ -359,7 +344,7 @@ def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, 
     This is the base classifier's accuracy under noise, not the smoothed classifier's. The
     model's train/eval mode is restored afterwards.
     """
-    sigma = _check_real("sigma", sigma, minimum=0.0, strict=False)
+    sigma = check_real("sigma", sigma, minimum=0.0, strict=False)
     batch_size = check_positive_int("batch_size", batch_size)
     if device is not None:
         dev = resolve_device(device)
