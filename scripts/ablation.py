@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from renyi_cert._files import atomic_write_text
+
 SIGMAS = (0.25, 0.5, 0.7, 1.0)
 MODES = ("stn", "gaussian", "none")
 MODE_NAMES = {"stn": "STN", "gaussian": "Gaussian aug.", "none": "no noise"}
@@ -181,9 +183,9 @@ def main(argv=None) -> int:
             if rc != 0:
                 return rc
             results[(mode, sigma)] = analyze.summarize(analyze.read_log(tsv), args.radii, label=tsv.stem)
-            (out / "results.md").write_text(tables(results, args, caps))  # partial results as they come
+            atomic_write_text(out / "results.md", tables(results, args, caps))  # partial results as they come
     text = tables(results, args, caps)
-    (out / "results.md").write_text(text)
+    atomic_write_text(out / "results.md", text)
     print("\n" + text)
     print(f"wrote {out / 'results.md'} in {time.perf_counter() - start:.0f} s")
     return 0

@@ -61,6 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
+from renyi_cert._files import atomic_output, atomic_write_text
+
 BOUNDS = ("renyi", "cohen", "pixeldp")
 BOUND_LABELS = {"renyi": "Rényi (Li et al.)", "cohen": "Cohen et al.", "pixeldp": "PixelDP"}
 MODE_LABELS = {"stn": "STN", "gaussian": "Gaussian aug. (no stability training)", "none": "undefended"}
@@ -192,7 +194,7 @@ class Stages:
         result = compute()
         result["_seconds"] = time.perf_counter() - t0
         result["_params"] = params
-        path.write_text(json.dumps(result))
+        atomic_write_text(path, json.dumps(result))
         self.times.append((name, result["_seconds"], False))
         print(f"[{name}] done in {result['_seconds']:.0f} s", flush=True)
         return result
@@ -236,7 +238,7 @@ def get_model(plan: Plan, mode: str, sigma: float, work: Path, data_root, device
     result = train(config, device=device, progress=progress)
     seconds = time.perf_counter() - t0
     save_checkpoint(path, result.model, config)
-    path.with_suffix(".json").write_text(json.dumps({
+    atomic_write_text(path.with_suffix(".json"), json.dumps({
         "sha256": _sha256(path), "seconds": seconds, "train_accuracy": result.history[-1].train_accuracy}))
     stages.times.append((f"train {path.stem}", seconds, False))
     print(f"[train {path.stem}] {seconds:.0f} s, train accuracy {result.history[-1].train_accuracy:.3f}", flush=True)
@@ -402,7 +404,8 @@ def _figure(figsize):
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    with atomic_output(path) as tmp:  # a killed run never leaves a truncated figure
+        fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".") or "png")
     return path
 
 
@@ -512,7 +515,8 @@ def figure4(plan, work: Path, path: Path) -> tuple[Path, str]:
         w, h = im.size
         small = im.convert("RGB").resize((900, round(900 * h / w)), Image.LANCZOS)
         small = small.quantize(colors=128)
-        small.save(path, optimize=True)
+        with atomic_output(path) as tmp:
+            small.save(tmp, format="PNG", optimize=True)
     return path, summary
 
 
@@ -773,7 +777,7 @@ def main(argv=None) -> int:
                     noisy_base, attacks, fig3, cross, cross_rows, violations, fig4_summary, stages, total, len(test),
                     [fig1_path, fig2_path, fig3_path, fig4_path, cross_path])
         md_path = out / f"{plan.dataset}_results.md"
-        md_path.write_text(md)
+        atomic_write_text(md_path, md)
         print(md)
         print(f"wrote {md_path} and {len(list(out.glob('*.png')))} PNG(s) in {out} ({total:.0f} s)")
         return 0 if not violations else 3

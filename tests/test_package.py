@@ -2,6 +2,9 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import renyi_cert as rc
 
@@ -25,3 +28,15 @@ def test_public_names():
         assert hasattr(rc, name), name
     assert set(rc.BOUNDS) == {"renyi", "cohen", "pixeldp"}
     assert rc.METHODS == ("clopper-pearson", "sison-glaz", "goodman")
+
+
+def test_pyproject_license_is_an_spdx_string():
+    # setuptools >= 77 deprecates the table form `license = { text = ... }` (a warning on every
+    # install, an error from 2027); PEP 639 wants an SPDX expression string.
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    meta = tomllib.loads((root / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == "MIT"
+    requires = meta["build-system"]["requires"]
+    assert any(r.replace(" ", "").startswith("setuptools>=") and
+               tuple(int(x) for x in r.split(">=")[1].split(".")[:1]) >= (77,) for r in requires), requires
