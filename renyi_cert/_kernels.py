@@ -4,8 +4,8 @@ Everything here works on validated float64 input; the public wrappers in :mod:`r
 do the checking, the broadcasting and the boundary cases the docstrings promise. The kernels are
 compiled once and cached on disk (``cache=True``), so a second process does not recompile.
 
-The numerics (see design.md, section 1, "numerical traps")
----------------------------------------------------------
+The numerics (written out in docs/numerics.md, sections 2 and 3)
+----------------------------------------------------------------
 For 0 < p2 < p1 write ``G = sqrt(p1 p2)`` and ``w = atanh((p1 - p2)/(p1 + p2)) = log(p1/p2)/2``.
 For two numbers the power mean has the closed form
 

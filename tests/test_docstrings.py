@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -12,5 +13,22 @@ MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence"]
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+DOCS = ["numerics.md"]
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_docs_examples(name):
+    # The examples in docs/ are produced by the code: run them (a closing code fence ends an
+    # example's expected output).
+    path = Path(__file__).resolve().parents[1] / "docs" / name
+    text = path.read_text(encoding="utf-8").replace("\n```", "\n\n```")
+    test = doctest.DocTestParser().get_doctest(text, {}, name, str(path), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    result = runner.summarize(verbose=False)
     assert result.attempted > 0
     assert result.failed == 0
