@@ -27,13 +27,23 @@ from .certificate import (
     predict_from_counts,
 )
 from .divergence import gaussian_renyi_divergence, lemma1_bound, renyi_divergence
-from .intervals import METHODS, ConfidenceBounds, Top2Bounds, clopper_pearson_bounds, goodman, sison_glaz, top2_bounds
+from .intervals import (
+    GUARANTEED_METHODS,
+    METHODS,
+    ConfidenceBounds,
+    Top2Bounds,
+    clopper_pearson_bounds,
+    goodman,
+    sison_glaz,
+    top2_bounds,
+)
 from .means import generalized_mean
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BOUNDS",
+    "GUARANTEED_METHODS",
     "METHODS",
     "Backend",
     "CallableBackend",

@@ -2,16 +2,23 @@
 
 Every check raises ``ValueError`` with a message that names the argument, shows the offending
 value and states the constraint, e.g. ``"sigma (-1.0) must be > 0"``. Nothing is clipped.
+Input that numpy would convert silently is refused up front (:func:`real_array`): ``None``
+(``np.asarray(None, float)`` is NaN), strings (``"0.9"`` would become 0.9), complex numbers (the
+imaginary part would be dropped) and masked arrays (the mask would be ignored).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 # p1 + p2 may exceed 1 by this much (rounding in the caller's arithmetic) before we refuse.
 SUM_TOLERANCE = 1e-12
+
+# Integers must fit in int64: [-2**63, 2**63).
+_INT64_END = 2**63
 
 
 def _show(value) -> str:
@@ -31,13 +38,54 @@ def _first_bad(arr: np.ndarray, bad: np.ndarray):
     return value, where
 
 
-def as_float_array(name: str, value) -> np.ndarray:
-    """Convert to a float64 array; refuse non-numeric input."""
+def _plain(value):
+    """A numpy scalar as the Python object it holds (so messages show ``'a'``, not ``np.str_('a')``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _not_real(value) -> str | None:
+    """None if ``value`` is a real number (bools included); otherwise the end of an error message."""
+    value = _plain(value)
+    if isinstance(value, (str, bytes)):
+        return ", not a string"
+    if isinstance(value, complex):
+        return ", not a complex number"
+    if isinstance(value, numbers.Real):
+        return None
+    return ""
+
+
+def real_array(name: str, value, what: str = "a real number") -> np.ndarray:
+    """``np.asarray(value)``, refusing what numpy would convert silently or mangle.
+
+    Refused: masked arrays (their mask would be dropped), ``None``, strings, complex numbers and
+    any other non-numbers, each named with its position (``"p1 ('0.9') must be a real number, not
+    a string"``). The result has a bool, integer or float dtype, or object dtype holding only real
+    numbers (e.g. Python integers too large for int64), so the caller can convert it knowingly.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise ValueError(f"{name} is a masked array: masked arrays are not supported; fill or compress them first")
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} ({value!r}) must be a real number or an array of real numbers") from None
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # e.g. ragged nested lists
+        raise ValueError(f"{name} ({value!r}) must be {what} or an array of them") from None
+    if arr.dtype.kind in "biuf":
+        return arr
+    for i, v in enumerate(arr.flat):  # object, string, complex, datetime ...: name the first offender
+        why = _not_real(v)
+        if why is not None:
+            where = "" if arr.ndim == 0 else f" at index {tuple(int(j) for j in np.unravel_index(i, arr.shape))}"
+            raise ValueError(f"{name} ({_plain(v)!r}){where} must be {what}{why}")
     return arr
+
+
+def as_float_array(name: str, value) -> np.ndarray:
+    """Convert to a float64 array; refuse non-real input (see :func:`real_array`)."""
+    arr = real_array(name, value)
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):  # e.g. a Python integer beyond the float range
+        raise ValueError(f"{name} ({value!r}) must be a real number or an array of real numbers") from None
 
 
 def check_probability(name: str, value) -> np.ndarray:
@@ -89,6 +137,7 @@ def check_sigma(sigma) -> np.ndarray:
 
 def check_alpha(alpha, name: str = "alpha") -> float:
     """A significance level in the open interval (0, 1)."""
+    real_array(name, alpha, "a real number in the open interval (0, 1)")
     try:
         a = float(alpha)
     except (TypeError, ValueError):
@@ -98,28 +147,82 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return a
 
 
+def _exact_int(value):
+    """The Python int equal to a real number ``value``, or None if it is not a finite integer."""
+    value = _plain(value)
+    if isinstance(value, int):
+        return int(value)
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return int(f) if math.isfinite(f) and f.is_integer() else None
+
+
+def as_int_array(name: str, value, what: str = "an integer", *, minimum: int | None = None) -> np.ndarray:
+    """Integers (integer-valued floats accepted) as an int64 array, checked before conversion.
+
+    Values that are not finite integers, or below ``minimum``, raise ``"{name} (v) at index (i,)
+    must be {what}"``; values int64 can not hold raise naming the value as given (no wrap-around),
+    e.g. ``"counts (1180591620717411303424) at index (0,) must be ... below 2**63"``.
+    """
+    arr = real_array(name, value, what)
+    if not isinstance(value, np.ndarray) and (
+        arr.dtype.kind == "u" or (arr.dtype.kind == "f" and bool(np.any(np.abs(arr) >= 2.0**53)))
+    ):
+        # numpy stored Python ints beyond int64 as uint64 or (inexactly) float64: check the values as passed
+        arr = np.array(value, dtype=object)
+    if arr.dtype == object:  # real numbers only (real_array); Python ints may exceed int64
+        ints = np.array([_exact_int(v) for v in arr.flat], dtype=object).reshape(arr.shape)
+        bad = np.array([i is None or (minimum is not None and i < minimum) for i in ints.flat], dtype=bool)
+        high = np.array([i is not None and i >= _INT64_END for i in ints.flat], dtype=bool)
+        low = np.array([i is not None and i < -_INT64_END for i in ints.flat], dtype=bool)
+        bad, high, low = (m.reshape(arr.shape) for m in (bad, high, low))
+    elif arr.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr != np.round(arr))
+            if minimum is not None:
+                bad |= arr < minimum
+            high = ~bad & (arr >= float(_INT64_END))  # 2.0**63 is exact
+            low = ~bad & (arr < -float(_INT64_END))
+    else:  # bool, signed or unsigned integers
+        bad = (arr < minimum) if minimum is not None else np.zeros(arr.shape, dtype=bool)
+        high = (arr > np.iinfo(np.int64).max) if arr.dtype.kind == "u" else np.zeros(arr.shape, dtype=bool)
+        low = np.zeros(arr.shape, dtype=bool)
+    if bad.any():
+        v, where = _first_bad(arr, bad)
+        raise ValueError(f"{name} ({_show(_plain(v))}){where} must be {what}")
+    for mask, limit in ((high, "below 2**63"), (low, ">= -2**63")):
+        if mask.any():
+            v, where = _first_bad(arr, mask)
+            raise ValueError(f"{name} ({_show(_plain(v))}){where} must be {what} {limit} (the int64 range)")
+    if arr.dtype == object:
+        return np.array([int(i) for i in ints.flat], dtype=np.int64).reshape(arr.shape)
+    return arr.astype(np.int64)
+
+
 def check_counts(name: str, counts, *, ndim: int | None = 1, min_classes: int = 2) -> np.ndarray:
-    """Class counts: non-negative integers (integer-valued floats accepted), given shape."""
-    arr = np.asarray(counts)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} ({counts!r}) must be an array of non-negative integers")
+    """Class counts: non-negative integers (integer-valued floats accepted) below 2**63, given shape.
+
+    The number of samples (the sum over the last axis) must be below 2**63 too, so that it is
+    exact in int64.
+    """
+    arr = as_int_array(name, counts, "a non-negative integer count", minimum=0)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array of class counts, got shape {arr.shape}")
     if arr.ndim >= 1 and arr.shape[-1] < min_classes:
         raise ValueError(f"{name} must have at least {min_classes} classes, got {arr.shape[-1]}")
-    if np.issubdtype(arr.dtype, np.floating):
-        bad = ~np.isfinite(arr) | (arr != np.round(arr))
-        if bad.any():
-            v, where = _first_bad(arr, bad)
-            raise ValueError(f"{name} ({_show(v)}){where} must be a non-negative integer count")
-    bad = arr < 0
-    if bad.any():
-        v, where = _first_bad(arr, bad)
-        raise ValueError(f"{name} ({_show(v)}){where} must be a non-negative integer count")
-    out = arr.astype(np.int64)
-    if out.sum() == 0:
+    rows = np.atleast_1d(arr).reshape(-1, arr.shape[-1] if arr.ndim else 1)
+    for i in np.flatnonzero(rows.sum(axis=1, dtype=np.float64) >= 2.0**62):  # maybe beyond int64: sum exactly
+        total = sum(int(c) for c in rows[i])
+        if total >= _INT64_END:
+            where = "" if arr.ndim <= 1 else f" (at index {tuple(int(j) for j in np.unravel_index(i, arr.shape[:-1]))})"
+            raise ValueError(
+                f"{name}{where} sum to {total} samples; the number of samples must be below 2**63 (the int64 range)"
+            )
+    if not arr.any():
         raise ValueError(f"{name} must contain at least one sample (all counts are 0)")
-    return out
+    return arr
 
 
 def check_positive_int(name: str, value, minimum: int = 1) -> int:
@@ -167,6 +270,7 @@ def check_real(name: str, value, *, minimum: float = 0.0, strict: bool = False, 
     """A real number >= minimum (> minimum when strict); finite unless ``allow_inf`` (+inf only)."""
     if isinstance(value, bool):
         raise ValueError(f"{name} ({value!r}) must be a real number")
+    real_array(name, value)
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -14,11 +14,12 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from ._validate import check_alpha, check_choice, check_positive_int
+from ._validate import _show, check_alpha, check_choice, check_positive_int
 from .certificate import (
     Certificate,
     Prediction,
     _check_bounds,
+    _check_guarantee,
     _check_scalar_sigma,
     certify_from_counts,
     predict_from_counts,
@@ -53,13 +54,18 @@ class Backend(Protocol):
 
 
 class CallableBackend:
-    """A numpy backend around any function ``fn`` mapping a batch of inputs to integer labels.
+    """A numpy backend around any function ``fn`` mapping a batch of inputs to labels or scores.
 
     Parameters
     ----------
     fn : callable
-        ``fn(batch) -> labels``: ``batch`` is a float array of shape ``(B, *x.shape)``, ``labels``
-        an integer array of shape ``(B,)`` with values in ``[0, num_classes)``.
+        ``fn(batch) -> output``: ``batch`` is a float array of shape ``(B, *x.shape)``; ``output``
+        is either an integer array of labels of shape ``(B,)`` with values in
+        ``[0, num_classes)``, or an array of real scores (logits, probabilities) of shape
+        ``(B, num_classes)``, whose argmax along the last axis is the label (ties: lowest index).
+        Anything else raises ``ValueError`` naming what came back: labels of a float or bool
+        dtype (even integral floats: convert them with ``.astype(np.int64)``), labels out of
+        range, and NaN or infinite scores (a model with such outputs certifies nothing).
     num_classes : int
         Number of classes (>= 2).
 
@@ -80,14 +86,39 @@ class CallableBackend:
         return f"CallableBackend(fn={getattr(self.fn, '__name__', repr(self.fn))}, num_classes={self.num_classes})"
 
     def _labels(self, batch: np.ndarray) -> np.ndarray:
-        b = batch.shape[0]
-        labels = np.asarray(self.fn(batch))
-        if labels.shape != (b,):
+        b, k = batch.shape[0], self.num_classes
+        out = np.asarray(self.fn(batch))
+        real = np.issubdtype(out.dtype, np.integer) or np.issubdtype(out.dtype, np.floating)
+        if out.shape == (b, k):  # scores: the label is the argmax
+            if not real:
+                raise ValueError(
+                    f"the classifier returned scores of dtype {out.dtype}; expected real-valued scores of shape "
+                    f"({b}, {k}) or integer labels of shape ({b},)"
+                )
+            bad = ~np.isfinite(out)
+            if bad.any():
+                i, j = (int(v) for v in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"the classifier returned a non-finite score ({_show(out[i, j])}) for noisy copy {i} of the "
+                    "batch; a model with NaN or infinite outputs certifies nothing"
+                )
+            return np.argmax(out, axis=1)
+        if out.shape != (b,):
             raise ValueError(
-                f"the classifier returned labels of shape {labels.shape}; expected ({b},) for a batch of {b}"
+                f"the classifier returned an output of shape {out.shape}; expected integer labels of shape ({b},) "
+                f"or scores of shape ({b}, {k}) for a batch of {b} (num_classes = {k})"
             )
+        labels = out
         if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"the classifier returned labels of dtype {labels.dtype}; expected integer class labels")
+            hint = ""
+            if np.issubdtype(labels.dtype, np.floating):
+                hint = (
+                    "; if they are whole numbers, convert them with labels.astype(np.int64) "
+                    f"(float labels are refused rather than rounded), or return scores of shape ({b}, {k})"
+                )
+            raise ValueError(
+                f"the classifier returned labels of dtype {labels.dtype}; expected integer class labels{hint}"
+            )
         bad = (labels < 0) | (labels >= self.num_classes)
         if bad.any():
             i = int(np.argmax(bad))
@@ -189,17 +220,23 @@ def _sample(backend, x, sigma: float, n: int, batch_size: int, generator) -> np.
 
 def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float = 0.001,
             method: str = "clopper-pearson", bounds=("renyi",), batch_size: int = 1000,
-            generator=None) -> Certificate:
+            generator=None, allow_unguaranteed: bool = False) -> Certificate:
     """Certify the smoothed classifier at ``x`` (Cohen et al.'s CERTIFY with any backend).
 
     Draws ``n0`` noisy samples to select the class (the argmax of their counts), then ``n`` fresh
     samples to bound its probability and every other class's, and computes the requested radii;
     see :func:`renyi_cert.certificate.certify_from_counts`. Both draws use the same
-    ``generator`` one after the other, so they are independent.
+    ``generator`` one after the other, so they are independent. All arguments, including the
+    guarantee policy below, are checked before any sampling.
 
-    Guarantee: with probability at least ``1 - alpha`` over the noise, if the result is not an
-    abstain, the smoothed classifier's prediction is constant on the l2 ball of the returned
-    radius around ``x`` (Li et al. 2019, Thm. 1; Cohen et al. 2019, Thm. 1; Lecuyer et al. 2019).
+    Guarantee (``method="clopper-pearson"``, the default; ``guaranteed=True``): with probability
+    at least ``1 - alpha`` over the noise, if the result is not an abstain, the smoothed
+    classifier's prediction is constant on the l2 ball of the returned radius around ``x`` (Li et
+    al. 2019, Thm. 1; Cohen et al. 2019, Thm. 1; Lecuyer et al. 2019; exact Clopper & Pearson 1934
+    bounds with Bonferroni). Only the methods in :data:`renyi_cert.intervals.GUARANTEED_METHODS`
+    keep it; ``"sison-glaz"`` and ``"goodman"`` (asymptotic approximations) raise ``ValueError``
+    unless ``allow_unguaranteed=True`` and then give ``guaranteed=False``, with ``p1_lower``
+    capped at ``(alpha / 2) ** (1 / n)``. Finite samples never give an infinite radius.
 
     Parameters
     ----------
@@ -217,13 +254,17 @@ def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float 
     alpha : float, default 0.001
         In ``(0, 1)``.
     method : str, default "clopper-pearson"
-        One of :data:`renyi_cert.intervals.METHODS`.
+        One of :data:`renyi_cert.intervals.METHODS`; methods outside
+        :data:`renyi_cert.intervals.GUARANTEED_METHODS` need ``allow_unguaranteed=True``.
     bounds : sequence of str, default ("renyi",)
         Names from :data:`renyi_cert.bounds.BOUNDS`.
     batch_size : int, default 1000
         Largest number of noisy copies in memory at once.
     generator : optional
         The backend's random generator (``numpy.random.Generator`` for :class:`CallableBackend`).
+    allow_unguaranteed : bool, default False
+        Accept a method without a coverage guarantee; the certificate then has
+        ``guaranteed=False``.
 
     Returns
     -------
@@ -237,9 +278,11 @@ def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float 
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
     bounds = _check_bounds(bounds)
+    _check_guarantee(method, allow_unguaranteed)  # before any sampling
     selection = _sample(backend, x, sigma, n0, batch_size, generator)
     estimation = _sample(backend, x, sigma, n, batch_size, generator)
-    return certify_from_counts(selection, estimation, sigma, alpha=alpha, method=method, bounds=bounds)
+    return certify_from_counts(selection, estimation, sigma, alpha=alpha, method=method, bounds=bounds,
+                               allow_unguaranteed=allow_unguaranteed)
 
 
 def predict(backend: Backend, x, sigma: float, *, n: int, alpha: float = 0.001, batch_size: int = 1000,

@@ -7,8 +7,16 @@ it serves any model backend (see :mod:`renyi_cert.backend` for the sampling).
 * :func:`certify_from_counts` -- Cohen et al.'s CERTIFY: the class is selected on ``n0`` samples,
   its probability bounded on ``n`` fresh ones. Sound; the default.
 * :func:`certify_from_counts_single` -- the paper's code: one sample set both selects and bounds
-  (biased; kept for reproducing the paper).
+  (biased; kept for reproducing the paper, only with ``allow_unguaranteed=True``).
 * :func:`predict_from_counts` -- Cohen et al.'s PREDICT (hypothesis-test abstain).
+
+Policy: a certificate is made only when it carries the guarantee "with probability at least
+``1 - alpha``" exactly, that is with a method in
+:data:`renyi_cert.intervals.GUARANTEED_METHODS` (``"clopper-pearson"``) and separate selection
+samples. Anything else (``"sison-glaz"``, ``"goodman"``, the single-sample-set variant) raises
+``ValueError`` unless ``allow_unguaranteed=True``; such certificates have ``guaranteed=False``,
+and their ``p1_lower`` is capped at ``(alpha / 2) ** (1 / n)``, so finite counts never certify an
+infinite radius.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from scipy.stats import binomtest
 
 from ._validate import check_alpha, check_choice, check_counts, check_sigma
 from .bounds import BOUNDS
-from .intervals import METHODS, top2_bounds
+from .intervals import GUARANTEED_METHODS, METHODS, _p1_lower_cap, _top2_unclipped
 
 __all__ = [
     "Certificate",
@@ -42,7 +50,9 @@ class Certificate:
     prediction : int
         The certified class, or -1 (abstain) when ``p1_lower <= p2_upper``.
     p1_lower : float
-        Lower confidence bound on the probability of the selected class under noise.
+        Lower confidence bound on the probability of the selected class under noise; at most
+        ``(alpha / 2) ** (1 / n)``, the largest value an exact Clopper-Pearson bound gives from
+        ``n`` samples (other methods are capped there), so always below 1.
     p2_upper : float
         Upper confidence bound on the probability of every other class (at most ``1 - p1_lower``).
     radii : dict of str to float
@@ -59,6 +69,12 @@ class Certificate:
         estimation counts).
     n : int
         Estimation samples.
+    guaranteed : bool
+        True when the certificate holds with probability at least ``1 - alpha`` exactly: the
+        method is in :data:`renyi_cert.intervals.GUARANTEED_METHODS` (``"clopper-pearson"``) and
+        the class was selected on separate samples (``n0 > 0``). False for certificates made with
+        ``allow_unguaranteed=True`` (``"sison-glaz"``, ``"goodman"``, or one sample set for both
+        selection and estimation), whose level is at best approximate.
     """
 
     prediction: int
@@ -70,6 +86,7 @@ class Certificate:
     method: str
     n0: int
     n: int
+    guaranteed: bool
 
     @property
     def abstained(self) -> bool:
@@ -139,18 +156,66 @@ def _check_bounds(bounds) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))  # drop repeats, keep order
 
 
+_WHY_UNGUARANTEED = {
+    "sison-glaz": (
+        "its level 1 - alpha rests on an asymptotic approximation (an Edgeworth expansion), which breaks "
+        "down at the edge of the simplex and for few classes: unanimous counts give a lower bound of 1, and "
+        "with p = (0.99, 0.01), n = 1000, alpha = 0.01 its certificates over-claim about 7 % of the time"
+    ),
+    "goodman": (
+        "its level 1 - alpha rests on an asymptotic approximation (chi-square score intervals), trusted "
+        "only when every count is at least 5"
+    ),
+}
+
+_HOW_TO_OPT_IN = (
+    "The default exact method is 'clopper-pearson' (Clopper & Pearson 1934, as in Li et al. 2019), "
+    "with the class selected on separate samples (certify_from_counts). To certify anyway, pass "
+    "allow_unguaranteed=True (on the command line: --allow-unguaranteed); the certificate then has "
+    "guaranteed=False."
+)
+
+
+def _check_guarantee(method: str, allow_unguaranteed, *, single: bool = False) -> bool:
+    """Whether certifying with ``method`` (and one sample set if ``single``) is guaranteed.
+
+    Raises ``ValueError`` saying why not, and how to opt in, unless ``allow_unguaranteed`` is
+    True. ``method`` must already be validated. Backends call this before any sampling.
+    """
+    if not isinstance(allow_unguaranteed, (bool, np.bool_)):
+        raise ValueError(f"allow_unguaranteed ({allow_unguaranteed!r}) must be True or False")
+    reasons = []
+    if method not in GUARANTEED_METHODS:
+        reasons.append(f"method {method!r} has no coverage guarantee: {_WHY_UNGUARANTEED[method]}")
+    if single:
+        reasons.append(
+            "one sample set both selects the class and bounds its probability, which leaves no coverage "
+            "guarantee: the selection bias (the largest count is biased upwards) makes the bounds optimistic"
+        )
+    if reasons and not allow_unguaranteed:
+        raise ValueError("; and ".join(reasons) + ". " + _HOW_TO_OPT_IN)
+    return not reasons
+
+
 def _certificate(estimation_counts: np.ndarray, top: int | None, sigma: float, alpha: float, method: str,
-                 bounds: tuple[str, ...], n0: int) -> Certificate:
-    t2 = top2_bounds(estimation_counts, alpha, method=method, top=top)
+                 bounds: tuple[str, ...], n0: int, guaranteed: bool) -> Certificate:
+    top, _, p1_lower, p2_upper = _top2_unclipped(estimation_counts, alpha, method, top)
     n = int(estimation_counts.sum())
-    if t2.p1_lower <= t2.p2_upper:
-        return Certificate(ABSTAIN, t2.p1_lower, t2.p2_upper, {b: 0.0 for b in bounds}, sigma, alpha, method, n0, n)
-    radii = {b: float(BOUNDS[b](t2.p1_lower, t2.p2_upper, sigma)) for b in bounds}
-    return Certificate(t2.top, t2.p1_lower, t2.p2_upper, radii, sigma, alpha, method, n0, n)
+    # The cap never changes an exact Clopper-Pearson bound (it is the largest one n samples give)
+    # except where it rounds to 1.0; it keeps p1_lower < 1, and p2_upper > 0 follows for every
+    # method, so every radius is finite.
+    p1_lower = min(p1_lower, _p1_lower_cap(n, alpha))
+    p2_upper = min(p2_upper, 1.0 - p1_lower)
+    if p1_lower <= p2_upper:
+        return Certificate(ABSTAIN, p1_lower, p2_upper, {b: 0.0 for b in bounds}, sigma, alpha, method, n0, n,
+                           guaranteed)
+    radii = {b: float(BOUNDS[b](p1_lower, p2_upper, sigma)) for b in bounds}
+    return Certificate(top, p1_lower, p2_upper, radii, sigma, alpha, method, n0, n, guaranteed)
 
 
 def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: float = 0.001,
-                        method: str = "clopper-pearson", bounds=("renyi",)) -> Certificate:
+                        method: str = "clopper-pearson", bounds=("renyi",),
+                        allow_unguaranteed: bool = False) -> Certificate:
     """Certify from separate selection and estimation counts (Cohen et al.'s CERTIFY).
 
     The class ``cA`` is the argmax of ``selection_counts`` (``n0`` noisy samples; ties go to the
@@ -158,17 +223,28 @@ def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: fl
     :func:`renyi_cert.intervals.top2_bounds` with ``top=cA`` gives ``p1_lower`` for ``cA`` and
     ``p2_upper`` for every other class, jointly valid with probability ``>= 1 - alpha``
     (``"clopper-pearson"`` is the paper's one-sided Clopper-Pearson with Bonferroni, each side at
-    ``alpha / 2``). If ``p1_lower <= p2_upper`` the result abstains (prediction -1, radii 0.0);
+    ``alpha / 2``). ``p1_lower`` is capped at ``(alpha / 2) ** (1 / n)``, the largest lower bound
+    an exact Clopper-Pearson bound gives from ``n`` samples (so the cap never changes a
+    Clopper-Pearson bound; it only bounds the other methods, and keeps ``p1_lower < 1`` where the
+    cap rounds to 1 for ``n`` above about ``1e17``), and ``p2_upper`` is at most
+    ``1 - p1_lower``. If ``p1_lower <= p2_upper`` the result abstains (prediction -1, radii 0.0);
     otherwise each requested bound's radius is ``renyi_cert.bounds.BOUNDS[name](p1_lower,
-    p2_upper, sigma)``.
+    p2_upper, sigma)``. Finite counts never give an infinite radius.
 
-    Guarantee: with probability at least ``1 - alpha`` over the sampling, if the result is not an
-    abstain, the smoothed classifier's prediction is constant (equal to ``prediction``) on the l2
-    ball of the returned radius around ``x``, for each bound: the Renyi bound (Li, Chen, Wang &
-    Carin, NeurIPS 2019, Theorem 1), Cohen et al.'s (ICML 2019, Theorem 1) and PixelDP's (Lecuyer
-    et al., S&P 2019). Each radius is increasing in ``p1`` and decreasing in ``p2``, so valid
-    bounds on the true probabilities give a valid radius. For ``"sison-glaz"`` and ``"goodman"``
-    the level is that of their asymptotic approximation.
+    Guarantee (``method="clopper-pearson"``, the default; ``guaranteed=True``): with probability
+    at least ``1 - alpha`` over the sampling, if the result is not an abstain, the smoothed
+    classifier's prediction is constant (equal to ``prediction``) on the l2 ball of the returned
+    radius around ``x``, for each bound: the Renyi bound (Li, Chen, Wang & Carin, NeurIPS 2019,
+    Theorem 1), Cohen et al.'s (ICML 2019, Theorem 1) and PixelDP's (Lecuyer et al., S&P 2019).
+    The confidence bounds are exact (Clopper & Pearson 1934, Bonferroni over the two; the class
+    is selected on independent samples as in Cohen et al.'s CERTIFY), and each radius is
+    increasing in ``p1`` and decreasing in ``p2``, so valid bounds on the true probabilities give
+    a valid radius. Only the methods in :data:`renyi_cert.intervals.GUARANTEED_METHODS` keep this
+    guarantee. ``"sison-glaz"`` (Sison & Glaz 1995) and ``"goodman"`` (Goodman 1965) rest on
+    asymptotic approximations without a coverage guarantee -- Sison-Glaz over-claims far more
+    often than ``alpha`` near the edge of the simplex (about 7 % at ``alpha = 0.01`` for
+    ``p = (0.99, 0.01)``, ``n = 1000``; tests/test_soundness.py) -- so they raise ``ValueError``
+    unless ``allow_unguaranteed=True``, and their certificates have ``guaranteed=False``.
 
     Relation to Cohen et al.: their CERTIFY bounds ``p[cA]`` one-sidedly at level ``alpha`` and
     takes ``p2_upper = 1 - p1_lower``. Here ``p1_lower`` is one-sided at ``alpha / 2`` (the second
@@ -187,9 +263,13 @@ def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: fl
     alpha : float, default 0.001
         In ``(0, 1)``.
     method : str, default "clopper-pearson"
-        One of :data:`renyi_cert.intervals.METHODS`.
+        One of :data:`renyi_cert.intervals.METHODS`; methods outside
+        :data:`renyi_cert.intervals.GUARANTEED_METHODS` need ``allow_unguaranteed=True``.
     bounds : sequence of str, default ("renyi",)
         Names from :data:`renyi_cert.bounds.BOUNDS` (a single name is accepted too).
+    allow_unguaranteed : bool, default False
+        Accept a method without a coverage guarantee (``"sison-glaz"``, ``"goodman"``); the
+        certificate then has ``guaranteed=False``.
 
     Returns
     -------
@@ -206,25 +286,31 @@ def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: fl
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
     bounds = _check_bounds(bounds)
+    guaranteed = _check_guarantee(method, allow_unguaranteed)
     top = int(np.argmax(selection))
-    return _certificate(estimation, top, sigma, alpha, method, bounds, n0=int(selection.sum()))
+    return _certificate(estimation, top, sigma, alpha, method, bounds, int(selection.sum()), guaranteed)
 
 
 def certify_from_counts_single(counts, sigma, *, alpha: float = 0.001, method: str = "clopper-pearson",
-                               bounds=("renyi",)) -> Certificate:
+                               bounds=("renyi",), allow_unguaranteed: bool = False) -> Certificate:
     """Certify from one set of counts: the class *and* its bounds come from the same samples.
 
     This is what the official code of Li et al. (2019) did: it took the top two counts of one set
     of ``n`` samples and bounded both (through R's Sison-Glaz intervals; the paper describes
     Clopper-Pearson with Bonferroni). The top class is the argmax of ``counts`` (ties: lowest
-    index), the rest is as in :func:`certify_from_counts`; ``n0`` is reported as 0.
+    index), the rest is as in :func:`certify_from_counts` (including the cap
+    ``p1_lower <= (alpha / 2) ** (1 / n)``, so radii are finite); ``n0`` is reported as 0.
 
-    Caveat (why it is biased): selecting the class on the same data that then bounds its
-    probability makes the bound optimistic -- the largest count is biased upwards, most visibly
-    when several classes are close -- so with ``"clopper-pearson"`` the level ``1 - alpha`` is
-    *not* guaranteed. (With simultaneous intervals, ``"sison-glaz"`` or ``"goodman"``, every
-    class is covered at once and selection does not matter, up to those methods' approximation.)
-    Use :func:`certify_from_counts` with separate selection samples for a sound certificate.
+    No guarantee: selecting the class on the same data that then bounds its probability makes the
+    bound optimistic -- the largest count is biased upwards, most visibly when several classes are
+    close -- so with ``"clopper-pearson"`` the statement "with probability at least
+    ``1 - alpha``" of :func:`certify_from_counts` (Clopper & Pearson 1934; Li et al. 2019,
+    Theorem 1) does *not* hold. (With simultaneous intervals, ``"sison-glaz"`` or
+    ``"goodman"``, every class is covered at once and selection does not matter, but only up to
+    those methods' asymptotic approximation.) No method keeps the guarantee here, so this
+    function raises ``ValueError`` unless ``allow_unguaranteed=True``, and its certificates have
+    ``guaranteed=False``. Use :func:`certify_from_counts` with separate selection samples for a
+    sound certificate.
 
     Parameters
     ----------
@@ -232,6 +318,8 @@ def certify_from_counts_single(counts, sigma, *, alpha: float = 0.001, method: s
         Class counts of ``n`` noisy samples.
     sigma, alpha, method, bounds
         As in :func:`certify_from_counts`.
+    allow_unguaranteed : bool, default False
+        Must be True: this variant has no coverage guarantee.
 
     Returns
     -------
@@ -242,7 +330,8 @@ def certify_from_counts_single(counts, sigma, *, alpha: float = 0.001, method: s
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
     bounds = _check_bounds(bounds)
-    return _certificate(counts, None, sigma, alpha, method, bounds, n0=0)
+    guaranteed = _check_guarantee(method, allow_unguaranteed, single=True)
+    return _certificate(counts, None, sigma, alpha, method, bounds, 0, guaranteed)
 
 
 def predict_from_counts(counts, alpha: float = 0.001) -> Prediction:

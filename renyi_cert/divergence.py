@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _kernels
-from ._validate import as_float_array, check_pair_and_order, check_sigma
+from ._validate import as_float_array, check_pair_and_order, check_sigma, real_array
 
 __all__ = ["renyi_divergence", "gaussian_renyi_divergence", "lemma1_bound"]
 
@@ -33,6 +33,7 @@ def _distribution(name: str, v) -> np.ndarray:
 
 
 def _order(alpha, minimum_exclusive: float | None = None) -> float:
+    real_array("alpha", alpha, "a Renyi order in [0, inf]")
     try:
         a = float(alpha)
     except (TypeError, ValueError):

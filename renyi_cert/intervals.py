@@ -14,11 +14,22 @@ together with probability at least ``1 - alpha`` over the sampling. Three method
     Sison & Glaz (1995) simultaneous intervals for all ``k`` proportions, as computed by R's
     ``MultinomialCI`` package, which the official STN code called. Approximate: it rests on an
     Edgeworth expansion that is accurate for many classes (Sison & Glaz show ``k >= 7``) and large
-    ``n``; its coverage is not guaranteed at small ``n`` or for ``k = 2``.
+    ``n``; its coverage is not guaranteed at small ``n``, for ``k = 2``, or at the edge of the
+    simplex (unanimous counts give ``lower = 1``; with 10 classes, ``p_1 = 0.999``, ``n = 1000``
+    and ``alpha = 0.001`` it misses ``p_1`` in about a third of the draws).
 ``"goodman"``
     Goodman (1965) simultaneous intervals: Bonferroni over the ``k`` classes of two-sided
     chi-square (Wilson-type score) intervals. Approximate: usually recommended when every count is
     at least 5.
+
+Certification policy. Only the methods in :data:`GUARANTEED_METHODS` (``"clopper-pearson"``)
+certify by default: :func:`renyi_cert.certificate.certify_from_counts`,
+:func:`renyi_cert.certificate.certify_from_counts_single` and :func:`renyi_cert.backend.certify`
+refuse ``"sison-glaz"`` and ``"goodman"`` (no coverage guarantee: asymptotic approximations)
+unless called with ``allow_unguaranteed=True`` (``--allow-unguaranteed`` on the command line).
+The certificates then cap ``p1_lower`` at ``(alpha / 2) ** (1 / n)``, the largest lower bound an
+exact Clopper-Pearson bound gives from ``n`` samples, so finite counts never certify an infinite
+radius. The functions in this module return the raw intervals, without that cap.
 
 Relation to ``statsmodels`` (a test oracle only; the library does not import it):
 
@@ -46,12 +57,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from ._validate import _first_bad, _show, check_alpha, check_choice, check_counts
+from ._validate import _first_bad, _show, as_int_array, check_alpha, check_choice, check_counts
 
 METHODS = ("clopper-pearson", "sison-glaz", "goodman")
 
+#: The methods whose level ``1 - alpha`` is exact for every ``n`` (not an asymptotic
+#: approximation); only these certify unless ``allow_unguaranteed=True``.
+GUARANTEED_METHODS = ("clopper-pearson",)
+
+# The largest float64 below 1: a lower bound that rounds to 1.0 is rounded down to this instead.
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
+
 __all__ = [
     "METHODS",
+    "GUARANTEED_METHODS",
     "ConfidenceBounds",
     "Top2Bounds",
     "clopper_pearson_bounds",
@@ -115,17 +134,7 @@ class Top2Bounds:
 
 def _check_k_n(k, n) -> tuple[np.ndarray, np.ndarray]:
     """Successes k and trials n: integers (integer-valued floats accepted), 0 <= k <= n, n >= 1."""
-    out = []
-    for name, value in (("k", k), ("n", n)):
-        arr = np.asarray(value)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise ValueError(f"{name} ({value!r}) must be an integer or an array of integers")
-        if np.issubdtype(arr.dtype, np.floating):
-            bad = ~np.isfinite(arr) | (arr != np.round(arr))
-            if bad.any():
-                v, where = _first_bad(arr, bad)
-                raise ValueError(f"{name} ({_show(v)}){where} must be an integer")
-        out.append(arr.astype(np.int64))
+    out = [as_int_array(name, value, "an integer") for name, value in (("k", k), ("n", n))]
     k_arr, n_arr = out
     bad = n_arr < 1
     if bad.any():
@@ -442,9 +451,11 @@ def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int 
       count). Because every class is covered at once, this holds for any ``top``, including
       ``top=None`` -- but only to the accuracy of these methods' asymptotic approximations.
       Warning: Sison-Glaz breaks down at the edge of the simplex. Unanimous counts give
-      ``p1_lower = 1`` and hence an infinite radius, and with two classes it under-covers
-      (see the tests). It is here to reproduce the official STN code; certify with
-      ``"clopper-pearson"`` (the default), which is exact.
+      ``p1_lower = 1``, and with few classes it under-covers: for ``p = (0.99, 0.01)``,
+      ``n = 1000``, ``alpha = 0.01``, ``p1_lower > p[top]`` about 7 % of the time (see the
+      tests). It is here to
+      reproduce the official STN code; the certification functions accept it only with
+      ``allow_unguaranteed=True`` (see :data:`GUARANTEED_METHODS`).
 
     With ``"clopper-pearson"`` and ``top=None`` the class is chosen from the same counts that
     bound it; the maximum count is biased upwards and the level ``1 - alpha`` is *not*
@@ -455,6 +466,13 @@ def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int 
     ``p[top] >= p1_lower`` every other class has ``p[j] <= 1 - p[top] <= 1 - p1_lower`` since the
     probabilities sum to 1. (Cohen et al. 2019 use ``p2_upper = 1 - p1_lower`` alone, with a
     one-sided bound on ``p[top]`` at the full level ``alpha``.)
+
+    The bounds returned are the raw interval ends: nothing caps ``p1_lower`` below 1 here, so
+    Sison-Glaz on unanimous counts (and Clopper-Pearson at ``k = n`` for ``n`` above about
+    ``1e17``, where ``(alpha / 2) ** (1 / n)`` rounds to 1.0) give ``p1_lower = 1`` and
+    ``p2_upper = 0``, which the radius functions turn into an infinite radius. The certification
+    functions (:func:`renyi_cert.certificate.certify_from_counts` and the others) cap
+    ``p1_lower`` at ``(alpha / 2) ** (1 / n)`` before computing radii.
 
     Parameters
     ----------
@@ -475,14 +493,22 @@ def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int 
     method = check_choice("method", method, METHODS)
     counts = check_counts("counts", counts)
     k = counts.size
-    if top is None:
-        top = int(np.argmax(counts))
-    else:
+    if top is not None:
         if isinstance(top, bool) or not isinstance(top, (int, np.integer)):
             raise ValueError(f"top ({top!r}) must be an integer class index in [0, {k})")
         if not 0 <= top < k:
             raise ValueError(f"top ({int(top)}) must be a class index in [0, {k})")
         top = int(top)
+    top, runner_up, p1_lower, p2_upper = _top2_unclipped(counts, alpha, method, top)
+    p2_upper = min(p2_upper, 1.0 - p1_lower)
+    return Top2Bounds(top, runner_up, p1_lower, p2_upper, method, alpha)
+
+
+def _top2_unclipped(counts: np.ndarray, alpha: float, method: str, top: int | None) -> tuple[int, int, float, float]:
+    """``(top, runner_up, p1_lower, p2_upper)`` for validated input, ``p2_upper`` not yet clipped to
+    ``1 - p1_lower`` (see :func:`top2_bounds`)."""
+    if top is None:
+        top = int(np.argmax(counts))
     others = counts.copy()
     others[top] = -1
     runner_up = int(np.argmax(others))  # np.argmax breaks ties by the lowest index
@@ -495,5 +521,17 @@ def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int 
         ci = sison_glaz(counts, alpha) if method == "sison-glaz" else goodman(counts, alpha)
         p1_lower = float(ci.lower[top])
         p2_upper = float(np.max(np.delete(ci.upper, top)))
-    p2_upper = min(float(p2_upper), 1.0 - float(p1_lower))
-    return Top2Bounds(top, runner_up, float(p1_lower), p2_upper, method, alpha)
+    return top, runner_up, float(p1_lower), float(p2_upper)
+
+
+def _p1_lower_cap(n: int, alpha: float) -> float:
+    """The largest lower bound on a class probability that ``n`` samples support at level ``alpha``.
+
+    This is the one-sided Clopper-Pearson lower bound at ``k = n`` with the Bonferroni half of
+    ``alpha``, ``(alpha / 2) ** (1 / n)``, computed as :func:`clopper_pearson_bounds` computes it
+    (so capping an exact bound never changes it), and rounded down to the largest float64 below 1
+    where it rounds to 1 (``n`` above about ``1e17``). The certification functions cap
+    ``p1_lower`` here, so finite counts never give ``p1_lower = 1`` and never an infinite radius.
+    ``n`` (>= 1) and ``alpha`` are assumed validated.
+    """
+    return min(float(clopper_pearson_bounds(int(n), int(n), alpha).lower), _BELOW_ONE)

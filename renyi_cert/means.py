@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ._validate import as_float_array
+from ._validate import as_float_array, real_array
 
 __all__ = ["generalized_mean"]
 
@@ -30,7 +30,7 @@ def generalized_mean(x, t, weights=None, axis=-1):
     weights : array_like, optional
         Non-negative weights broadcastable to ``x`` that sum to 1 along ``axis``; equal by default.
     axis : int
-        The axis to average over.
+        The axis to average over (``-x.ndim <= axis < x.ndim``); it must hold at least one value.
 
     Returns
     -------
@@ -48,9 +48,20 @@ def generalized_mean(x, t, weights=None, axis=-1):
     arr = as_float_array("x", x)
     if arr.ndim == 0:
         raise ValueError("x must be an array of values to average (got a scalar)")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"axis ({axis!r}) must be an integer")
+    if not -arr.ndim <= axis < arr.ndim:
+        raise ValueError(
+            f"axis ({int(axis)}) is out of range for x of shape {arr.shape}: it must be in "
+            f"[{-arr.ndim}, {arr.ndim - 1}]"
+        )
+    axis = int(axis)
+    if arr.shape[axis] == 0:
+        raise ValueError(f"x must contain at least one value along axis {axis} to average (got shape {arr.shape})")
     if np.isnan(arr).any() or (arr < 0).any() or np.isinf(arr).any():
         bad = arr[np.isnan(arr) | (arr < 0) | np.isinf(arr)].flat[0]
         raise ValueError(f"x ({float(bad)!r}) must contain only finite values >= 0")
+    real_array("t", t, "a real number (inf and -inf allowed)")
     try:
         t = float(t)
     except (TypeError, ValueError):

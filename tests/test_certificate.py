@@ -19,7 +19,7 @@ from renyi_cert.certificate import (
     certify_from_counts_single,
     predict_from_counts,
 )
-from renyi_cert.intervals import METHODS, top2_bounds
+from renyi_cert.intervals import GUARANTEED_METHODS, METHODS, top2_bounds
 
 ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 
@@ -31,7 +31,8 @@ ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 def test_certify_uses_selection_class_and_top2_bounds(method):
     selection = [3, 90, 7]
     estimation = [40, 930, 30]
-    c = certify_from_counts(selection, estimation, 0.5, alpha=0.01, method=method, bounds=ALL_BOUNDS)
+    c = certify_from_counts(selection, estimation, 0.5, alpha=0.01, method=method, bounds=ALL_BOUNDS,
+                            allow_unguaranteed=method not in GUARANTEED_METHODS)
     t = top2_bounds(estimation, 0.01, method=method, top=1)
     assert c.prediction == 1 and not c.abstained
     assert (c.p1_lower, c.p2_upper) == (t.p1_lower, t.p2_upper)
@@ -40,6 +41,7 @@ def test_certify_uses_selection_class_and_top2_bounds(method):
         assert c.radii[name] == BOUNDS[name](t.p1_lower, t.p2_upper, 0.5)
         assert isinstance(c.radii[name], float) and c.radii[name] > 0
     assert (c.sigma, c.alpha, c.method, c.n0, c.n) == (0.5, 0.01, method, 100, 1000)
+    assert c.guaranteed == (method == "clopper-pearson")
     # the ordering of the bounds (design notes: PixelDP < Renyi < Cohen on p1 + p2 >= 0.2)
     assert c.radii["pixeldp"] < c.radii["renyi"] < c.radii["cohen"]
 
@@ -109,14 +111,18 @@ def test_cohen_radius_versus_cohen_et_al_certify(counts, alpha):
 
 def test_certify_single_sample_set():
     counts = [12, 950, 38]
-    c = certify_from_counts_single(counts, 0.5, alpha=0.01, method="sison-glaz", bounds=("renyi", "cohen"))
-    ref = certify_from_counts(counts, counts, 0.5, alpha=0.01, method="sison-glaz", bounds=("renyi", "cohen"))
+    c = certify_from_counts_single(counts, 0.5, alpha=0.01, method="sison-glaz", bounds=("renyi", "cohen"),
+                                   allow_unguaranteed=True)
+    ref = certify_from_counts(counts, counts, 0.5, alpha=0.01, method="sison-glaz", bounds=("renyi", "cohen"),
+                              allow_unguaranteed=True)
     assert c.n0 == 0 and c.n == 1000
     assert dataclasses.replace(c, n0=ref.n0) == ref
-    assert certify_from_counts_single([50, 50], 1.0).abstained
-    # default arguments: alpha 0.001, Clopper-Pearson, Renyi only
-    d = certify_from_counts_single(counts, 0.5)
-    assert (d.alpha, d.method, list(d.radii)) == (0.001, "clopper-pearson", ["renyi"])
+    assert not c.guaranteed and not ref.guaranteed
+    assert certify_from_counts_single([50, 50], 1.0, allow_unguaranteed=True).abstained
+    # default arguments: alpha 0.001, Clopper-Pearson, Renyi only -- still no guarantee (selection bias)
+    d = certify_from_counts_single(counts, 0.5, allow_unguaranteed=True)
+    assert (d.alpha, d.method, list(d.radii), d.guaranteed) == (0.001, "clopper-pearson", ["renyi"], False)
+    assert d == dataclasses.replace(certify_from_counts(counts, counts, 0.5), n0=0, guaranteed=False)
 
 
 def test_bounds_argument_forms():
@@ -328,11 +334,13 @@ def test_backend_errors():
     [
         (lambda z: np.full(len(z), 2), r"the classifier returned label 2 at index 0; labels must be in \[0, 2\) \(num_classes = 2\)"),
         (lambda z: np.full(len(z), -1), r"the classifier returned label -1 at index 0; labels must be in \[0, 2\)"),
-        (lambda z: np.zeros(len(z)), r"the classifier returned labels of dtype float64; expected integer class labels"),
-        (lambda z: np.zeros(len(z), dtype=bool), r"the classifier returned labels of dtype bool; expected integer class labels"),
-        (lambda z: np.zeros((len(z), 2), dtype=int), r"the classifier returned labels of shape \(7, 2\); expected \(7,\) for a batch of 7"),
-        (lambda z: np.zeros(len(z) - 1, dtype=int), r"the classifier returned labels of shape \(6,\); expected \(7,\) for a batch of 7"),
-        (lambda z: 0, r"the classifier returned labels of shape \(\); expected \(7,\)"),
+        (lambda z: np.zeros(len(z)), r"the classifier returned labels of dtype float64; expected integer class labels; "
+                                     r"if they are whole numbers, convert them with labels.astype\(np.int64\)"),
+        (lambda z: np.zeros(len(z), dtype=bool), r"the classifier returned labels of dtype bool; expected integer class labels$"),
+        (lambda z: np.zeros((len(z), 3), dtype=int), r"the classifier returned an output of shape \(7, 3\); expected integer labels "
+                                                     r"of shape \(7,\) or scores of shape \(7, 2\) for a batch of 7 \(num_classes = 2\)"),
+        (lambda z: np.zeros(len(z) - 1, dtype=int), r"the classifier returned an output of shape \(6,\); expected integer labels of shape \(7,\)"),
+        (lambda z: 0, r"the classifier returned an output of shape \(\); expected integer labels of shape \(7,\)"),
     ],
 )
 def test_callable_returning_bad_labels(fn, msg):

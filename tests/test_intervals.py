@@ -397,7 +397,7 @@ def test_count_errors(fn):
         fn([10], 0.05)
     with pytest.raises(ValueError, match=r"counts must contain at least one sample \(all counts are 0\)"):
         fn([0, 0, 0], 0.05)
-    with pytest.raises(ValueError, match=r"counts \(\['a', 'b'\]\) must be an array of non-negative integers"):
+    with pytest.raises(ValueError, match=r"counts \('a'\) at index \(0,\) must be a non-negative integer count, not a string"):
         fn(["a", "b"], 0.05)
 
 
@@ -422,7 +422,7 @@ def test_clopper_pearson_errors():
         clopper_pearson_bounds(2.5, 10, 0.05)
     with pytest.raises(ValueError, match=r"n \(nan\) must be an integer"):
         clopper_pearson_bounds(2, float("nan"), 0.05)
-    with pytest.raises(ValueError, match=r"k \('3'\) must be an integer or an array of integers"):
+    with pytest.raises(ValueError, match=r"k \('3'\) must be an integer, not a string"):
         clopper_pearson_bounds("3", 10, 0.05)
     with pytest.raises(ValueError, match=r"k \(shape \(2,\)\) and n \(shape \(3,\)\) must broadcast"):
         clopper_pearson_bounds([1, 2], [10, 10, 10], 0.05)
