@@ -17,7 +17,7 @@ import pytest
 import renyi_cert as rc
 from renyi_cert.backend import CallableBackend, certify, predict
 from renyi_cert.certificate import certify_from_counts, certify_from_counts_single, predict_from_counts
-from renyi_cert.intervals import GUARANTEED_METHODS, METHODS, clopper_pearson_bounds, top2_bounds
+from renyi_cert.intervals import GUARANTEED_METHODS, MAX_TRIALS, METHODS, clopper_pearson_bounds, top2_bounds
 
 ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 UNGUARANTEED = [m for m in METHODS if m not in GUARANTEED_METHODS]
@@ -130,16 +130,36 @@ def test_unanimous_sison_glaz_capped_at_the_clopper_pearson_maximum(n, alpha):
     assert single.p1_lower == c.p1_lower and single.radii == c.radii
 
 
-@pytest.mark.parametrize("n", [10**18, 2**63 - 1])
-def test_huge_unanimous_counts_give_finite_radii(n):
-    # (alpha/2)**(1/n) rounds to 1.0 in float64 for n above ~1e17; the exact Clopper-Pearson bound
-    # then "is" 1 and the old code certified an infinite Renyi and Cohen radius. The certificate
-    # rounds p1_lower down to the largest float64 below 1 instead.
-    assert clopper_pearson_bounds(n, n, 0.001).lower == 1.0  # the raw bound, kept by the interval functions
+def test_unanimous_counts_at_the_largest_n_give_finite_radii():
+    # With n up to MAX_TRIALS = 1e13 the cap (alpha/2)**(1/n) is below 1 in float64, so unanimous
+    # counts certify a finite radius (the old code gave inf for n ~ 1e18, where it rounds to 1).
+    n = MAX_TRIALS
     c = certify_from_counts([1, 0], [n, 0], 1.0, bounds=ALL_BOUNDS)
-    assert c.p1_lower == np.nextafter(1.0, 0.0) and c.guaranteed
+    assert c.p1_lower < 1.0 and c.guaranteed
     assert c.p2_upper > 0
     assert c.prediction == 0 and all(math.isfinite(r) and r > 0 for r in c.radii.values())
+
+
+@pytest.mark.parametrize("n", [10**13 + 1, 10**18, 2**63 - 1])
+def test_more_trials_than_clopper_pearson_can_bound_are_refused(n):
+    # Beyond 1e13 trials scipy's inverse incomplete beta puts the lower bound too close to k/n
+    # (60 % of the gap missing at n = 1e18): refused rather than certified from a bound that is not one.
+    with pytest.raises(ValueError, match=r"^n \(\d+\) must be at most 10\*\*13: beyond it the Clopper-Pearson"):
+        clopper_pearson_bounds(n // 2, n, 0.001)
+    with pytest.raises(ValueError, match=r"must be at most 10\*\*13"):
+        certify_from_counts([1, 0], [n, 0], 1.0)
+
+
+@pytest.mark.parametrize("n", [10**6, 10**9, 10**13])
+def test_clopper_pearson_gap_matches_the_normal_approximation_at_large_n(n):
+    # Oracle: at k = n/2 the one-sided CP bound's distance to 1/2 is z sqrt(1/(4n)) (1 + O(1/sqrt n))
+    # (the normal approximation to the binomial; scipy.stats.norm for z).
+    from scipy.stats import norm
+
+    lower = clopper_pearson_bounds(n // 2, n, 0.002).lower
+    gap = norm.isf(0.001) * 0.5 / math.sqrt(n)
+    assert (0.5 - lower) / gap == pytest.approx(1.0, rel=1e-3)
+    assert 0.5 - lower >= gap * (1 - 1e-6)  # never closer to k/n than the approximation allows
 
 
 def test_backend_certify_unanimous_classifier_is_finite():
@@ -322,12 +342,12 @@ def test_count_errors_name_the_value_passed(call, counts, match):
 
 def test_object_arrays_of_integers_are_counts():
     # counts checked value by value (as the large-count checks need) are accepted when valid: an
-    # object array of Python ints (the old check refused every object array) and totals up to 2**63 - 1
+    # object array of Python ints (the old check refused every object array) and totals up to MAX_TRIALS
     ref = top2_bounds([3, 40, 7], 0.05)
     assert top2_bounds(np.array([3, 40, 7], dtype=object), 0.05) == ref
     assert top2_bounds(np.array([3, 40.0, 7], dtype=object), 0.05) == ref
-    big = top2_bounds(np.array([2**62, 2**62 - 1], dtype=object), 0.05, top=0)
-    assert big == top2_bounds([2**62, 2**62 - 1], 0.05, top=0) and big.runner_up == 1
+    big = top2_bounds(np.array([4 * 10**12, 4 * 10**12 - 1], dtype=object), 0.05, top=0)
+    assert big == top2_bounds([4 * 10**12, 4 * 10**12 - 1], 0.05, top=0) and big.runner_up == 1
 
 
 def test_clopper_pearson_k_and_n_beyond_int64():
