@@ -2,8 +2,15 @@
 
 Reads the tab-separated logs written by Cohen et al.'s ``certify.py`` (locuslab/smoothing),
 ``idx label predict radius correct time``, and the logs of our ``certify`` tool, which keep those
-six columns first (so Cohen's own analysis reads them) and add ``p1_lower p2_upper`` and one
-``radius_<bound>`` column per certified-radius bound (``radius_renyi``, ``radius_cohen``, ...).
+six columns first (so Cohen's own analysis reads them) and add ``p1_lower p2_upper``, one
+``radius_<bound>`` column per certified-radius bound (``radius_renyi``, ``radius_cohen``, ...) and
+a last ``guaranteed`` column (1 when the row's certificate holds with probability ``1 - alpha``, 0
+when it was made with ``certify --allow-unguaranteed``; older logs without it still read).
+A log with a row that is not guaranteed is labelled "(not guaranteed)" in tables and plots.
+
+A log is refused (:class:`LogFormatError`, naming the file, line and column) when it is not UTF-8
+text, a cell is not a number, ``correct`` disagrees with ``predict == label``, or an example
+``idx`` appears twice (two runs writing to one log).
 
 Conventions (those of Cohen et al.'s ``analyze.py``, ``ApproximateAccuracy.at_radius``):
 the certified accuracy at radius ``r`` is the fraction of *all* rows with ``correct == 1`` and
@@ -28,6 +35,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ._cli import interruptible
+from ._files import OutputPathError, atomic_output, atomic_write_text, check_output_path
+
 logger = logging.getLogger(__name__)
 
 #: The six columns of Cohen et al.'s logs, in order; our logs start with the same six.
@@ -35,6 +45,10 @@ COHEN_COLUMNS = ("idx", "label", "predict", "radius", "correct", "time")
 #: Columns our logs add after the six above (then one ``radius_<bound>`` column per bound).
 EXTRA_COLUMNS = ("p1_lower", "p2_upper")
 RADIUS_PREFIX = "radius_"
+#: Optional last column of our logs: 1 if the row's certificate carries the 1 - alpha guarantee.
+GUARANTEED_COLUMN = "guaranteed"
+#: What tables and plots append to the label of a log with rows that are not guaranteed.
+NOT_GUARANTEED = " (not guaranteed)"
 
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 
@@ -65,6 +79,10 @@ class CertificationLog:
         key is ``"radius"`` (the column of that name).
     p1_lower, p2_upper : ndarray of float64 or None
         The confidence bounds of our logs; None for Cohen-format logs.
+    guaranteed : ndarray of int64 or None
+        1 where the row's certificate holds with probability ``1 - alpha``, 0 where it was made
+        without that guarantee (``certify --allow-unguaranteed``); None when the log has no
+        ``guaranteed`` column (Cohen-format logs and logs of older versions).
     """
 
     path: str
@@ -76,6 +94,12 @@ class CertificationLog:
     radii: dict = field(default_factory=dict)
     p1_lower: np.ndarray | None = None
     p2_upper: np.ndarray | None = None
+    guaranteed: np.ndarray | None = None
+
+    @property
+    def not_guaranteed(self) -> bool:
+        """True when some row was certified without the ``1 - alpha`` guarantee."""
+        return self.guaranteed is not None and bool(np.any(self.guaranteed == 0))
 
     @property
     def bounds(self) -> tuple[str, ...]:
@@ -152,6 +176,13 @@ def parse_time(cell: str) -> float:
     return days * 86400.0 + int(match.group("h")) * 3600.0 + int(match.group("m")) * 60.0 + float(match.group("s"))
 
 
+def format_idx_list(indices, limit: int = 10) -> str:
+    """``"0, 10, 20"`` for a message: the first ``limit`` indices, then ``", ... (N in all)"``."""
+    items = [int(i) for i in indices]
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
 def _parse_int(cell: str) -> int:
     text = cell.strip()
     try:
@@ -187,16 +218,25 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
     FileNotFoundError
         If the file does not exist.
     LogFormatError
-        If a required column is missing (they are all named), a cell is not a number (row and
-        column named), the file has no data rows, or ``correct`` is not 0/1.
+        If the file is not UTF-8 text, a required column is missing (they are all named), a cell
+        is not a number (row and column named), the file has no data rows, ``correct`` (or
+        ``guaranteed``) is not 0/1, ``correct`` is not 1 exactly when ``predict == label``, or an
+        ``idx`` appears more than once (the duplicates are named).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"certification log {path!r} does not exist")
     if os.path.isdir(path):
         raise LogFormatError(f"certification log {path!r} is a directory, not a file")
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise LogFormatError(f"{path} is not a text certification log (not UTF-8 text)")
+    lines = text.splitlines()
     lines = [(lineno, line) for lineno, line in enumerate(lines, start=1) if line.strip()]
     if not lines:
         raise LogFormatError(f"{path}: the file is empty (expected a header row: {' '.join(COHEN_COLUMNS)})")
@@ -224,7 +264,7 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
     if not rows:
         raise LogFormatError(f"{path}: no data rows after the header")
     col = {name: i for i, name in enumerate(header)}
-    int_cols = ("idx", "label", "predict", "correct")
+    int_cols = ("idx", "label", "predict", "correct") + ((GUARANTEED_COLUMN,) if GUARANTEED_COLUMN in header else ())
     float_cols = ["radius"] + (list(EXTRA_COLUMNS) + bound_cols if ours else [])
     ints = {c: np.empty(len(rows), dtype=np.int64) for c in int_cols}
     floats = {c: np.empty(len(rows), dtype=np.float64) for c in float_cols}
@@ -253,11 +293,25 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
             times[r] = parse_time(cells[col["time"]])
         except ValueError as exc:
             raise LogFormatError(f"{path}: line {lineno}, column 'time': {exc}") from None
-    bad = ~np.isin(ints["correct"], (0, 1))
+    for c in ("correct", GUARANTEED_COLUMN):
+        if c in ints:
+            bad = ~np.isin(ints[c], (0, 1))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise LogFormatError(f"{path}: line {rows[i][0]}, column {c!r}: {int(ints[c][i])} must be 0 or 1")
+    bad = ints["correct"] != (ints["predict"] == ints["label"])
     if bad.any():
         i = int(np.argmax(bad))
+        p, lab = int(ints["predict"][i]), int(ints["label"][i])
         raise LogFormatError(
-            f"{path}: line {rows[i][0]}, column 'correct': {int(ints['correct'][i])} must be 0 or 1"
+            f"{path}: line {rows[i][0]}: correct is {int(ints['correct'][i])} but predict ({p}) "
+            f"{'==' if p == lab else '!='} label ({lab}); correct must be 1 exactly when predict == label"
+        )
+    uniq, counts = np.unique(ints["idx"], return_counts=True)
+    dup = uniq[counts > 1]
+    if dup.size:
+        raise LogFormatError(
+            f"{path}: duplicate idx {format_idx_list(dup)} (each example must appear once; two runs may have written to this log)"
         )
     for c in float_cols:
         if c.startswith("radius"):
@@ -281,6 +335,7 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
         radii=radii,
         p1_lower=floats.get("p1_lower"),
         p2_upper=floats.get("p2_upper"),
+        guaranteed=ints.get(GUARANTEED_COLUMN),
     )
 
 
@@ -333,10 +388,21 @@ def average_certified_radius(log: CertificationLog, bound: str | None = None) ->
     return float(np.mean(np.where(ok, rad, 0.0)))
 
 
-def summarize(log: CertificationLog, radii=DEFAULT_RADII, *, label: str | None = None) -> list[BoundSummary]:
-    """One :class:`BoundSummary` per radius column of ``log``."""
-    r = _check_radii(radii)
+def display_label(log: CertificationLog, label: str | None = None) -> str:
+    """``label`` (default: the file name) with " (not guaranteed)" appended when ``log`` has rows
+    certified without the ``1 - alpha`` guarantee."""
     label = label if label is not None else os.path.basename(log.path)
+    return label + NOT_GUARANTEED if log.not_guaranteed else label
+
+
+def summarize(log: CertificationLog, radii=DEFAULT_RADII, *, label: str | None = None) -> list[BoundSummary]:
+    """One :class:`BoundSummary` per radius column of ``log``.
+
+    The summaries' label is ``label`` (default: the file name), marked " (not guaranteed)" when
+    the log has rows without the ``1 - alpha`` guarantee (see :func:`display_label`).
+    """
+    r = _check_radii(radii)
+    label = display_label(log, label)
     out = []
     for bound in log.bounds:
         out.append(
@@ -390,10 +456,12 @@ def plot_certified_accuracy(
     num_points: int = 400,
 ) -> tuple[str, str]:
     """Plot certified accuracy against radius (the paper's Figure 1 style), one line per
-    (log, bound); write ``<out_stem>.png`` and ``<out_stem>.pdf``.
+    (log, bound); write ``<out_stem>.png`` and ``<out_stem>.pdf``, each atomically (an existing
+    file is replaced only by a complete one).
 
     Uses matplotlib's object-oriented API with the Agg canvas (no pyplot, no global backend
-    change, no display needed).
+    change, no display needed). A log with rows that are not guaranteed has " (not guaranteed)"
+    in its legend entries.
 
     Returns
     -------
@@ -423,11 +491,11 @@ def plot_certified_accuracy(
         for j, bound in enumerate(log.bounds):
             name = _BOUND_NAMES.get(bound, bound)
             if len(logs) == 1:
-                legend = name
+                legend = display_label(log, name)
             elif len(log.bounds) == 1:
-                legend = lab
+                legend = display_label(log, lab)
             else:
-                legend = f"{lab}: {name}"
+                legend = f"{display_label(log, lab)}: {name}"
             ax.plot(grid, certified_accuracy(log, grid, bound), styles[i % len(styles)], label=legend,
                     color=f"C{j if len(logs) == 1 or len(log.bounds) > 1 else i}")
     ax.set_xlabel("radius (ℓ2, [0,1] pixel units)")
@@ -444,8 +512,10 @@ def plot_certified_accuracy(
     if parent:
         os.makedirs(parent, exist_ok=True)
     png, pdf = stem + ".png", stem + ".pdf"
-    fig.savefig(png, dpi=150)
-    fig.savefig(pdf)
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
+    with atomic_output(pdf) as tmp:
+        fig.savefig(tmp, format="pdf")
     return png, pdf
 
 
@@ -471,9 +541,15 @@ def parse_radii(text: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def build_parser() -> argparse.ArgumentParser:
+PROG = "renyi-analyze"
+#: The files ``--out DIR`` receives.
+REPORT_NAMES = ("certified_accuracy.md", "certified_accuracy.png", "certified_accuracy.pdf")
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The argument parser; ``prog`` is the command's name in usage and help."""
     p = argparse.ArgumentParser(
-        prog="renyi-analyze",
+        prog=prog,
         description="Certified accuracy vs radius, abstain rate and average certified radius of "
         "certification logs (Cohen et al.'s TSV format or renyi_cert's).",
     )
@@ -489,9 +565,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``renyi-analyze`` command. Returns the exit status (0 ok, 2 bad usage or input)."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """The ``renyi-analyze`` command. Returns the exit status (0 ok, 2 bad usage or input, 130 on Ctrl-C).
+
+    ``prog`` names the command in usage, help and messages (``renyi-cert analyze`` when called
+    through the umbrella command).
+    """
+    return interruptible(prog, "report files are replaced only when complete")(_main)(argv, prog)
+
+
+def _main(argv: Sequence[str] | None, prog: str) -> int:
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed the message
@@ -499,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def fail(msg: str) -> int:
         parser.print_usage(sys.stderr)
-        print(f"renyi-analyze: error: {msg}", file=sys.stderr)
+        print(f"{prog}: error: {msg}", file=sys.stderr)
         return 2
 
     try:
@@ -515,6 +599,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"--max-radius ({args.max_radius!r}) must be finite and > 0")
     if not 0 <= args.digits <= 12:
         return fail(f"--digits ({args.digits}) must be in 0..12")
+    if args.out is not None:
+        try:
+            for name in REPORT_NAMES:
+                check_output_path(os.path.join(args.out, name), name="--out")
+        except OutputPathError as exc:
+            return fail(str(exc))
     logs = []
     for path in args.files:
         try:
@@ -523,15 +613,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fail(str(exc))
     if labels is None:
         labels = [os.path.basename(log.path) for log in logs]
+    for log, lab in zip(logs, labels):
+        if log.not_guaranteed:
+            print(f"{prog}: warning: {lab}: {int(np.sum(log.guaranteed == 0))} of {len(log)} rows were certified "
+                  "without the 1 - alpha guarantee (certify --allow-unguaranteed)", file=sys.stderr)
     summaries = [s for log, lab in zip(logs, labels) for s in summarize(log, radii, label=lab)]
     table = markdown_table(summaries, digits=args.digits)
     print(table)
     if args.out is not None:
         try:
             os.makedirs(args.out, exist_ok=True)
-            md = os.path.join(args.out, "certified_accuracy.md")
-            with open(md, "w", encoding="utf-8") as fh:
-                fh.write(table + "\n")
+            md = os.path.join(args.out, REPORT_NAMES[0])
+            atomic_write_text(md, table + "\n")
             png, pdf = plot_certified_accuracy(logs, os.path.join(args.out, "certified_accuracy"), labels=labels,
                                                max_radius=args.max_radius, title=args.title)
         except OSError as exc:

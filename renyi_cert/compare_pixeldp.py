@@ -7,6 +7,11 @@ radii, write them to a CSV, draw a figure (PNG and PDF) and print a summary tabl
 Run ``python -m renyi_cert.compare_pixeldp --help`` for the options. With ``--min-total 0`` the
 summary also maps where PixelDP beats the Renyi bound (small p1 + p2, reachable with many
 classes), instead of assuming it never does.
+
+Every option is checked before any work and any file is written: the output files must be
+writable, and the grid must keep at least :data:`MIN_FIGURE_POINTS` valid points for the figure
+(one for ``--no-plot``). The CSV, PNG and PDF are each written atomically (a crash never leaves a
+truncated file under the final name).
 """
 
 from __future__ import annotations
@@ -21,9 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import interruptible
+from ._files import OutputPathError, atomic_output, check_output_path
 from .bounds import cohen_radius, pixeldp_details, radius_details
 
 log = logging.getLogger(__name__)
+
+PROG = "python -m renyi_cert.compare_pixeldp"
+#: Fewest valid grid points the figure is drawn from (its colour scales need distinct values).
+MIN_FIGURE_POINTS = 3
+CSV_NAME = "radii.csv"
+FIGURE_STEM = "comparison"
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,16 @@ class ComparisonSummary:
     boundary_fraction: float  # fraction of points where the supremum is the limit alpha -> 1
 
 
-def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 0.2) -> ComparisonGrid:
-    """The three radii on a ``resolution x resolution`` grid of (p1, p2) in [0, 1] x [0, 1/2].
+def grid_points(resolution: int = 1000, min_total: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """The valid points (p1, p2) of a ``resolution x resolution`` grid of [0, 1] x [0, 1/2].
 
-    Only valid points are kept: p1 > p2, p1 + p2 <= 1, p1 + p2 >= min_total.
+    Valid: p1 > p2, p1 + p2 <= 1, p1 + p2 >= min_total. Cheap (no radius is computed), so a
+    caller can count the points before the work.
+
+    Raises
+    ------
+    ValueError
+        If ``resolution`` is not an integer >= 2 or ``min_total`` is not in [0, 1].
     """
     if not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool) or resolution < 2:
         raise ValueError(f"resolution ({resolution!r}) must be an integer >= 2")
@@ -76,7 +95,15 @@ def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 
     p1, p2 = np.meshgrid(p1_axis, p2_axis, indexing="xy")
     total = p1 + p2
     keep = (p1 > p2) & (total <= 1.0 + 1e-12) & (total >= min_total)
-    p1, p2 = p1[keep], np.minimum(p2[keep], 1.0 - p1[keep])  # remove linspace rounding only
+    return p1[keep], np.minimum(p2[keep], 1.0 - p1[keep])  # remove linspace rounding only
+
+
+def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 0.2) -> ComparisonGrid:
+    """The three radii on a ``resolution x resolution`` grid of (p1, p2) in [0, 1] x [0, 1/2].
+
+    Only valid points are kept (see :func:`grid_points`).
+    """
+    p1, p2 = grid_points(resolution, min_total)
     renyi = radius_details(p1, p2, sigma)
     pdp = pixeldp_details(p1, p2, sigma)
     return ComparisonGrid(
@@ -94,7 +121,15 @@ def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 
 
 
 def summarize(grid: ComparisonGrid) -> ComparisonSummary:
-    """Where Renyi beats PixelDP and by how much; the Renyi/Cohen ratio range; alpha* range."""
+    """Where Renyi beats PixelDP and by how much; the Renyi/Cohen ratio range; alpha* range.
+
+    Raises
+    ------
+    ValueError
+        If the grid has no valid point.
+    """
+    if grid.p1.size == 0:
+        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has no valid point")
     positive = grid.pixeldp > 0
     ratio_p = grid.renyi[positive] / grid.pixeldp[positive]
     ratio_c = grid.renyi / grid.cohen
@@ -134,22 +169,41 @@ def format_summary(s: ComparisonSummary, grid: ComparisonGrid) -> str:
 
 
 def write_csv(grid: ComparisonGrid, path: Path) -> None:
-    """One row per valid grid point."""
+    """One row per valid grid point; written atomically."""
     data = np.column_stack(
         [grid.p1, grid.p2, grid.renyi, grid.pixeldp, grid.cohen, grid.alpha_star, grid.pixeldp_epsilon]
     )
     header = "p1,p2,renyi,pixeldp,cohen,alpha_star,pixeldp_epsilon"
-    np.savetxt(path, data, delimiter=",", header=header, comments="", fmt="%.10g")
+    with atomic_output(path) as tmp:
+        np.savetxt(tmp, data, delimiter=",", header=header, comments="", fmt="%.10g")
 
 
-def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
-    """Four panels: the Renyi radius, Renyi/PixelDP, Renyi/Cohen over (p1, p2), and slices."""
-    import matplotlib
+def _diverging_norm(vmin: float, vcenter: float, vmax: float):
+    """A colour scale centred at ``vcenter``; a linear one when the centre is not strictly inside."""
+    from matplotlib.colors import Normalize, TwoSlopeNorm
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm, TwoSlopeNorm
+    if vmin < vcenter < vmax:
+        return TwoSlopeNorm(vcenter=vcenter, vmin=vmin, vmax=vmax)
+    return Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-12)
 
+
+def figure(grid: ComparisonGrid):
+    """The comparison figure (a matplotlib ``Figure``, Agg canvas; nothing is written).
+
+    Four panels: the Renyi radius, Renyi/PixelDP, Renyi/Cohen over (p1, p2), and slices.
+
+    Raises
+    ------
+    ValueError
+        If the grid has fewer than :data:`MIN_FIGURE_POINTS` valid points.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    if grid.p1.size < MIN_FIGURE_POINTS:
+        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has "
+                         f"{grid.p1.size} valid point(s); the figure needs at least {MIN_FIGURE_POINTS}")
     n = grid.resolution
     ix = np.rint(grid.p1 * n).astype(int) - 1
     iy = np.rint(grid.p2 * 2 * n).astype(int) - 1
@@ -161,7 +215,9 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
         return np.ma.masked_invalid(img)
 
     extent = (0.0, 1.0, 0.0, 0.5)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9.5), constrained_layout=True)
+    fig = Figure(figsize=(12, 9.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2)
     ax = axes[0, 0]
     im = ax.imshow(image(grid.renyi), origin="lower", extent=extent, aspect="auto", cmap="viridis")
     cs = ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), image(grid.renyi),
@@ -174,11 +230,14 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
     ax = axes[0, 1]
     ratio = np.where(grid.pixeldp > 0, grid.renyi / np.where(grid.pixeldp > 0, grid.pixeldp, 1), np.nan)
     finite = ratio[np.isfinite(ratio)]
+    if finite.size == 0:
+        finite = np.array([1.0])
     if finite.min() < 1.0:  # PixelDP wins somewhere: diverging colours, white at equality
-        norm, cmap = TwoSlopeNorm(vcenter=1.0, vmin=float(finite.min()), vmax=float(finite.max())), "RdBu"
+        norm, cmap = _diverging_norm(float(finite.min()), 1.0, float(finite.max())), "RdBu"
         title = "Rényi over PixelDP (red: PixelDP larger)"
     else:
-        norm, cmap = LogNorm(vmin=float(finite.min()), vmax=float(finite.max())), "viridis"
+        vmin, vmax = float(finite.min()), float(finite.max())
+        norm, cmap = LogNorm(vmin=vmin, vmax=vmax if vmax > vmin else vmin * (1 + 1e-9)), "viridis"
         title = f"Rényi over PixelDP (≥ {finite.min():.2f}× everywhere shown)"
     im = ax.imshow(image(ratio), origin="lower", extent=extent, aspect="auto", cmap=cmap, norm=norm)
     cs = ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), image(ratio), levels=[1.0, 2.0, 4.0],
@@ -190,7 +249,7 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
     ax = axes[1, 0]
     rc = grid.renyi / grid.cohen
     im = ax.imshow(image(rc), origin="lower", extent=extent, aspect="auto", cmap="magma",
-                   norm=TwoSlopeNorm(vcenter=float(np.median(rc)), vmin=float(rc.min()), vmax=float(rc.max())))
+                   norm=_diverging_norm(float(rc.min()), float(np.median(rc)), float(rc.max())))
     fig.colorbar(im, ax=ax, label="Rényi / Cohen")
     ax.set_title("Rényi over Cohen et al. (tight bound)")
 
@@ -203,7 +262,9 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
         a.set_ylabel("p2 (runner-up)")
 
     ax = axes[1, 1]
-    p1s = np.linspace(max(0.5, grid.min_total) + 1e-3, 0.999, 400)
+    # p1 from max(0.5, min_total) (both slices then have p1 + p2 >= p1 >= min_total) to 0.999; at
+    # least the last 1 % of that range, so that min_total close to 1 still leaves a slice to draw
+    p1s = np.linspace(min(max(0.5, grid.min_total), 0.99) + 1e-3, 0.999, 400)
     from .bounds import cohen_radius as _cohen, pixeldp_radius as _pixeldp, radius as _renyi
 
     for label, p2s, ls in [("two classes: p2 = 1 − p1", 1.0 - p1s, "-"),
@@ -218,11 +279,26 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.suptitle(f"Certified ℓ2 radius from (p1, p2), σ = {grid.sigma:g} (Li et al. 2019, Fig. 4, extended)")
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    return fig
+
+
+def figure_paths(stem: Path) -> list[Path]:
+    """Where :func:`plot` writes the figure: ``<stem>.png`` and ``<stem>.pdf``."""
+    return [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+
+
+def save_figure(fig, stem: Path) -> list[Path]:
+    """Write ``fig`` to ``<stem>.png`` and ``<stem>.pdf``, each atomically."""
+    paths = figure_paths(stem)
     for p in paths:
-        fig.savefig(p, dpi=130)
-    plt.close(fig)
+        with atomic_output(p) as tmp:
+            fig.savefig(tmp, dpi=130, format=p.suffix[1:])
     return paths
+
+
+def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
+    """Draw :func:`figure` and write it to ``<stem>.png`` and ``<stem>.pdf`` (atomically)."""
+    return save_figure(figure(grid), stem)
 
 
 def _positive_float(name):
@@ -260,7 +336,7 @@ def _unit_interval(text):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m renyi_cert.compare_pixeldp",
+        prog=PROG,
         description="Renyi vs PixelDP vs Cohen certified radii over a grid of (p1, p2): CSV, figure, summary.",
     )
     p.add_argument("--sigma", type=_positive_float("sigma"), default=1.0, help="noise level (default 1; radii scale with it)")
@@ -273,27 +349,57 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@interruptible(PROG, "no output file was left half-written (each is replaced only when complete)")
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """The command; returns 0, or 2 with a message when an option cannot work (nothing is written).
+
+    Invalid flag values exit through argparse (``SystemExit(2)``). Everything else is checked
+    before the grid is computed: the output files can be written, and the grid keeps at least
+    :data:`MIN_FIGURE_POINTS` valid points (one with ``--no-plot``). The figure is drawn before
+    any file is written, so a failure leaves no partial set of outputs.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"error: cannot create output folder {args.out}: {exc}", file=sys.stderr)
+
+    def fail(msg: str) -> int:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
         return 2
+
+    stem = args.out / FIGURE_STEM
+    outputs = ([] if args.no_csv else [args.out / CSV_NAME]) + ([] if args.no_plot else figure_paths(stem))
+    try:
+        for path in outputs:
+            check_output_path(path, name="--out")
+    except OutputPathError as exc:
+        return fail(str(exc))
+    needed = 1 if args.no_plot else MIN_FIGURE_POINTS
+    points = grid_points(args.grid, args.min_total)[0].size
+    if points < needed:
+        return fail(f"--grid {args.grid} with --min-total {args.min_total:g} leaves {points} valid grid point(s) "
+                    f"(p1 > p2, {args.min_total:g} <= p1 + p2 <= 1); "
+                    + ("the summary needs at least 1: raise --grid or lower --min-total" if args.no_plot else
+                       f"the figure needs at least {needed}: raise --grid or lower --min-total (or pass --no-plot)"))
     t0 = time.perf_counter()
     grid = compute_grid(args.sigma, args.grid, args.min_total)
     t_grid = time.perf_counter() - t0
     summary = summarize(grid)
+    fig = None if args.no_plot else figure(grid)
     print(format_summary(summary, grid))
     print(f"computed {summary.points:,} x 3 radii in {t_grid:.2f} s")
+    if outputs:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return fail(f"--out ({str(args.out)!r}) cannot be created: {exc}")
     written = []
     if not args.no_csv:
-        csv = args.out / "radii.csv"
+        csv = args.out / CSV_NAME
         write_csv(grid, csv)
         written.append(csv)
-    if not args.no_plot:
-        written += plot(grid, args.out / "comparison")
+    if fig is not None:
+        written += save_figure(fig, stem)
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -279,3 +280,122 @@ def test_core_does_not_import_torch():
     code = "import sys, renyi_cert.analyze; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     assert analyze.COHEN_COLUMNS == ("idx", "label", "predict", "radius", "correct", "time")
+
+
+# ----------------------------------------------------------------------------- trust (issue 7)
+
+GUARANTEED_HEADER = OUR_HEADER + "\tguaranteed"
+
+
+def test_guaranteed_column_is_read_and_marks_the_label(tmp_path, capsys):
+    text = "\n".join([GUARANTEED_HEADER,
+                      "0\t3\t3\t0.9\t1\t1.5\t0.99\t0.01\t0.9\t1.1\t0.4\t0",
+                      "1\t2\t2\t0.3\t1\t1.5\t0.7\t0.3\t0.3\t0.35\t0.1\t0"]) + "\n"
+    log = read_log(write(tmp_path, text, "sg.tsv"))
+    np.testing.assert_array_equal(log.guaranteed, [0, 0])
+    assert log.bounds == ("renyi", "cohen", "pixeldp")  # `guaranteed` is not a radius column
+    assert [s.label for s in summarize(log, [0.5])] == ["sg.tsv (not guaranteed)"] * 3
+    assert main([str(tmp_path / "sg.tsv"), "--radii", "0.5", "--out", str(tmp_path / "rep")]) == 0
+    captured = capsys.readouterr()
+    assert "| sg.tsv (not guaranteed) | renyi | 2 |" in captured.out
+    assert "2 of 2 rows were certified without the 1 - alpha guarantee" in captured.err
+    assert "(not guaranteed)" in (tmp_path / "rep" / "certified_accuracy.md").read_text()
+    # a guaranteed log is not marked; a log without the column (Cohen's, older ours) has None
+    ok = read_log(write(tmp_path, text.replace("\t0\n", "\t1\n"), "cp.tsv"))
+    np.testing.assert_array_equal(ok.guaranteed, [1, 1])
+    assert summarize(ok, [0.5])[0].label == "cp.tsv"
+    older = write(tmp_path, OUR_HEADER + "\n0\t3\t3\t0.9\t1\t1\t0.99\t0.01\t0.9\t1.1\t0.4\n", "old.tsv")
+    assert read_log(older).guaranteed is None
+
+
+def test_guaranteed_must_be_0_or_1(tmp_path):
+    path = write(tmp_path, GUARANTEED_HEADER + "\n0\t3\t3\t0.9\t1\t1.5\t0.99\t0.01\t0.9\t1.1\t0.4\t2\n")
+    with pytest.raises(LogFormatError, match=r"line 2, column 'guaranteed': 2 must be 0 or 1"):
+        read_log(path)
+
+
+def test_duplicate_idx_is_refused(tmp_path, capsys):
+    rows = ["0\t1\t1\t0.5\t1\t1", "10\t2\t2\t0.5\t1\t1", "0\t1\t1\t0.5\t1\t1", "5\t1\t1\t0.5\t1\t1",
+            "10\t2\t2\t0.5\t1\t1"]
+    path = write(tmp_path, "\n".join(["idx\tlabel\tpredict\tradius\tcorrect\ttime", *rows]) + "\n")
+    message = "duplicate idx 0, 10 (each example must appear once; two runs may have written to this log)"
+    with pytest.raises(LogFormatError, match=re.escape(message)):
+        read_log(path)
+    assert main([str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_binary_file_is_named(tmp_path, capsys):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(LogFormatError, match=re.escape("x.bin is not a text certification log (not UTF-8 text)")):
+        read_log(path)
+    zeros = tmp_path / "zeros.tsv"  # valid UTF-8, but not text
+    zeros.write_bytes(b"\x00" * 64)
+    with pytest.raises(LogFormatError, match="zeros.tsv is not a text certification log"):
+        read_log(zeros)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "x.bin is not a text certification log (not UTF-8 text)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("row, message", [
+    ("0\t3\t5\t0.5\t1\t1", "line 2: correct is 1 but predict (5) != label (3)"),
+    ("0\t3\t3\t0.5\t0\t1", "line 2: correct is 0 but predict (3) == label (3)"),
+    ("0\t3\t-1\t0.0\t1\t1", "line 2: correct is 1 but predict (-1) != label (3)"),
+])
+def test_correct_must_agree_with_predict_and_label(tmp_path, row, message):
+    path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\ttime\n" + row + "\n")
+    with pytest.raises(LogFormatError, match=re.escape(message + "; correct must be 1 exactly when predict == label")):
+        read_log(path)
+
+
+def test_prog_follows_the_command(capsys):
+    assert main(["--help"], prog="renyi-cert analyze") == 0
+    assert capsys.readouterr().out.startswith("usage: renyi-cert analyze")
+    assert main(["x.tsv", "--radii", "a"], prog="renyi-cert analyze") == 2
+    assert "renyi-cert analyze: error: radius ('a')" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: renyi-analyze")
+
+
+def test_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
+    path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.5\t1\t1\n")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analyze, "read_log", interrupted)
+    try:
+        rc = main([str(path)])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped renyi-analyze (expected one line and exit status 130)")
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert err.startswith("renyi-analyze: interrupted") and "Traceback" not in err
+
+
+def test_out_under_a_file_is_refused_before_reading(tmp_path, capsys):
+    blocker = write(tmp_path, "x", "blocker")
+    assert main([str(tmp_path / "missing.tsv"), "--out", str(blocker / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "does not exist" not in err
+
+
+def test_report_files_are_replaced_atomically(tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.5\t1\t1\n")
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "certified_accuracy.png").write_bytes(b"previous png")
+
+    def disk_full(self, fname, **kwargs):
+        Path(fname).write_bytes(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", disk_full)
+    assert main([str(path), "--out", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert (out / "certified_accuracy.png").read_bytes() == b"previous png"
+    assert sorted(p.name for p in out.iterdir()) == ["certified_accuracy.md", "certified_accuracy.png"]

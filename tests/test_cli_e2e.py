@@ -55,8 +55,9 @@ def test_train_certify_analyze(checkpoint, tmp_path, capsys):
 
     header = tsv.read_text().splitlines()[0].split("\t")
     assert header == ["idx", "label", "predict", "radius", "correct", "time", "p1_lower", "p2_upper",
-                      "radius_renyi", "radius_cohen", "radius_pixeldp"]
+                      "radius_renyi", "radius_cohen", "radius_pixeldp", "guaranteed"]
     log = analyze.read_log(tsv)
+    np.testing.assert_array_equal(log.guaranteed, [1, 1, 1, 1])  # clopper-pearson, two sample sets
     np.testing.assert_array_equal(log.idx, [0, 7, 14, 21])
     assert log.bounds == ("renyi", "cohen", "pixeldp")
     # `radius` is the first bound's; correct means predict == label
@@ -79,6 +80,8 @@ def test_train_certify_analyze(checkpoint, tmp_path, capsys):
     assert settings["sigma"] == TRAIN_SIGMA and settings["n"] == 100 and settings["n0"] == 20
     assert settings["bounds"] == ["renyi", "cohen", "pixeldp"] and settings["skip"] == 7
     assert settings["dataset"] == "mnist5k" and len(settings["checkpoint_sha256"]) == 64
+    assert settings["allow_unguaranteed"] is False and settings["columns"][-1] == "guaranteed"
+    assert [(r["first_row"], r["batch"], r["device"]) for r in settings["runs"]] == [(0, 60, settings["device"])]
 
     out = tmp_path / "analysis"
     assert main(["analyze", str(tsv), "--radii", "0,0.25,0.5", "--out", str(out)]) == 0
@@ -170,12 +173,18 @@ def test_sigma_mismatch_warns(checkpoint, tmp_path, capsys):
     assert json.loads((tmp_path / "s.tsv.json").read_text())["sigma"] == 0.25
 
 
-def test_single_sample_set_variant_runs(checkpoint, tmp_path):
+def test_single_sample_set_variant_runs(checkpoint, tmp_path, capsys):
     tsv = tmp_path / "single.tsv"
     assert certify_main(["--checkpoint", str(checkpoint), "--out", str(tsv), "--max", "2", "--single-sample-set",
-                         "--method", "goodman", "--bound", "cohen", *SMALL]) == 0
-    assert json.loads((tmp_path / "single.tsv.json").read_text())["single_sample_set"] is True
-    assert analyze.read_log(tsv).bounds == ("cohen",)
+                         "--method", "goodman", "--bound", "cohen", "--allow-unguaranteed", *SMALL]) == 0
+    settings = json.loads((tmp_path / "single.tsv.json").read_text())
+    assert settings["single_sample_set"] is True and settings["allow_unguaranteed"] is True
+    log = analyze.read_log(tsv)
+    assert log.bounds == ("cohen",)
+    np.testing.assert_array_equal(log.guaranteed, [0, 0])
+    captured = capsys.readouterr()
+    assert "the rows of this run carry NO 1-alpha guarantee" in captured.err
+    assert "| single.tsv (not guaranteed) | cohen | 2 |" in captured.out  # the final table says so
 
 
 def test_no_noise_checkpoint_needs_sigma(tmp_path, capsys):
@@ -256,7 +265,7 @@ def test_cuda_requested_without_cuda(checkpoint, tmp_path, capsys, monkeypatch):
 
 def test_out_is_a_directory(checkpoint, tmp_path, capsys):
     assert certify_main(["--checkpoint", str(checkpoint), "--out", str(tmp_path)]) == 2
-    assert "is a directory; give a file path" in capsys.readouterr().err
+    assert "is a folder; give a file path inside it" in capsys.readouterr().err
 
 
 def test_umbrella_errors_and_help(capsys):
@@ -297,6 +306,18 @@ def test_demo_bad_flag(capsys):
     assert "n (0) must be an integer >= 1" in capsys.readouterr().err
     assert demo.main(["--alpha", "0"]) == 2
     assert "alpha (0.0) must be in the open interval (0, 1)" in capsys.readouterr().err
+
+
+def test_demo_out_under_a_file_is_refused_before_training(tmp_path, capsys):
+    from renyi_cert_torch import demo
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert demo.main(["--out", str(blocker / "demo"), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert (f"demo: error: --out ('{blocker / 'demo' / 'model.pt'}') cannot be created: '{blocker}' is a file"
+            in captured.err)
+    assert "training" not in captured.out
 
 
 def test_cli_module_constants():

@@ -1,6 +1,7 @@
 """python -m renyi_cert.compare_pixeldp: the grid, its summary, the files, the errors."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,7 +71,61 @@ def test_unwritable_output_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert cp.main(["--grid", "10", "--out", str(blocker / "sub")]) == 2
-    assert "cannot create output folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--out ('{blocker / 'sub' / 'radii.csv'}') cannot be created: '{blocker}' is a file, not a folder" in err
+    assert "Renyi > PixelDP" not in err  # refused before any work
+
+
+@pytest.mark.parametrize("argv, points", [(["--grid", "2"], 1), (["--grid", "4", "--min-total", "0.95"], 1),
+                                          (["--grid", "4", "--min-total", "1.0"], 1)])
+def test_too_few_points_for_the_figure_is_refused_before_writing(argv, points, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cp.main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"leaves {points} valid grid point(s)" in err and "the figure needs at least 3" in err
+    assert "Traceback" not in err
+    assert not out.exists()  # nothing written
+    # without the figure, one point is enough for the summary and the CSV
+    assert cp.main([*argv, "--out", str(out), "--no-plot"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["radii.csv"]
+
+
+def test_min_total_one_draws_the_line_p1_plus_p2_equal_one(tmp_path, capsys):
+    assert cp.main(["--grid", "20", "--min-total", "1.0", "--out", str(tmp_path)]) == 0
+    assert "9 (resolution 20, p1 + p2 >= 1" in capsys.readouterr().out
+    for name in ("radii.csv", "comparison.png", "comparison.pdf"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_outputs_are_replaced_atomically(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    (tmp_path / "comparison.png").write_bytes(b"previous png")
+
+    def disk_full(self, fname, **kwargs):
+        Path(fname).write_bytes(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        cp.main(["--grid", "10", "--out", str(tmp_path)])
+    assert (tmp_path / "comparison.png").read_bytes() == b"previous png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["comparison.png", "radii.csv"]
+
+
+def test_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cp, "compute_grid", interrupted)
+    try:
+        rc = cp.main(["--grid", "10", "--out", str(tmp_path / "o")])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped compare_pixeldp (expected one line and exit status 130)")
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert err.startswith("python -m renyi_cert.compare_pixeldp: interrupted") and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_compute_grid_errors():

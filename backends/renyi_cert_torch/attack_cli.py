@@ -20,8 +20,13 @@ draws, default 100) at the clean and at the attacked input; see
 ``--transfer-from`` crafts the attack on another checkpoint (black box; default noise level:
 that checkpoint's sigma) and judges on ``--checkpoint``.
 
-Exit status: 0 on success; 2 for an invalid flag (the message names the flag and its value) or
-an unreadable checkpoint; 1 when the dataset's files are missing.
+The TSV and the plot are written atomically once the run is complete; ``--out`` is checked
+before the checkpoint is read. A checkpoint whose architecture is an import path (``module:Class``)
+is refused unless ``--trust-arch-import`` is given (loading it runs that module's code).
+
+Exit status: 0 on success; 2 for an invalid flag (the message names the flag and its value), an
+unwritable ``--out`` or an unreadable checkpoint; 1 when the dataset's files are missing; 130 on
+Ctrl-C (no output file is left half-written).
 """
 
 from __future__ import annotations
@@ -35,13 +40,15 @@ from pathlib import Path
 
 import torch
 
+from renyi_cert._cli import interruptible
+from renyi_cert._files import OutputPathError, atomic_output, check_output_path
+
 from . import attacks as A
 from .devices import resolve_device
 
 PROG = "renyi-cert attack"
 DEFAULT_EPS = {"linf": "0,0.1,0.2,0.3", "l2": "0,0.5,1,1.5,2,2.5,3"}
 DEFAULT_STEPS = {"pgd": 40, "cw": 100, "boundary": 1000}
-DEFAULT_EOT = 16  # noise draws per gradient when the attacked model is noisy (sigma > 0)
 TSV_COLUMNS = ("attack", "norm", "eps", "sigma", "transfer", "source_sigma", "votes", "eot", "steps", "n",
                "n_robust", "robust_accuracy", "clean_accuracy", "base_clean_accuracy", "mean_perturbation_norm",
                "seconds")
@@ -57,6 +64,10 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Robust accuracy of the smoothed (noisy) classifier against PGD, Carlini-Wagner or "
                     "Boundary attacks at several attack sizes; writes a TSV and a plot.")
     p.add_argument("--checkpoint", required=True, help="model to attack and judge (a renyi_cert checkpoint)")
+    p.add_argument("--trust-arch-import", action="store_true",
+                   help="load checkpoints (--checkpoint, --transfer-from) whose architecture is an import path "
+                        "(module:Class): this imports and runs that module's code, so use it only for checkpoints "
+                        "you trust (default: refuse)")
     p.add_argument("--transfer-from", default=None, metavar="PATH",
                    help="craft the attack on this checkpoint instead (black-box transfer)")
     p.add_argument("--source-sigma", default=None,
@@ -79,14 +90,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--binary-search-steps", default="5", help="cw rounds of the binary search over c (default 5)")
     p.add_argument("--query-votes", default="25", help="boundary: noise draws per decision query (default 25)")
     p.add_argument("--eot", default=None,
-                   help=f"noise draws per gradient (default {DEFAULT_EOT} when the attacked model is noisy, else 1)")
+                   help=f"noise draws per gradient (default {A.DEFAULT_EOT} when the attacked model is noisy, else 1)")
     p.add_argument("--votes", default=str(A.DEFAULT_VOTES),
                    help=f"noise draws of the judging majority vote (default {A.DEFAULT_VOTES})")
     p.add_argument("--sigma", default=None, help="noise level of the judged model (default: the checkpoint's)")
     p.add_argument("--max", default=None, help="attack only the first N examples of the split")
     p.add_argument("--seed", default="0", help="seed of all attack and vote randomness (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--batch-size", default=str(A.DEFAULT_BATCH_SIZE), help="images per forward pass")
+    p.add_argument("--batch-size", default=str(A.DEFAULT_BATCH_SIZE),
+                   help=f"images per forward pass (default {A.DEFAULT_BATCH_SIZE})")
     p.add_argument("--attack-batch", default="100", help="examples attacked together (default 100)")
     p.add_argument("--out", default=None, help="TSV path (default runs/attack-<attack>-<norm>-sigma<sigma>.tsv); "
                                                "the plot goes next to it")
@@ -180,13 +192,23 @@ def _parse(args) -> dict:
         from .data import DATASETS
         _choice("--dataset", args.dataset, DATASETS)
     s["device"] = _resolve_device(args.device)
+    if args.out is not None:
+        _check_out(args.out)
     return s
 
 
-def _load(flag: str, path: str, device):
+def _check_out(path) -> Path:
+    """``--out`` (and the plot beside it) can be written; _FlagError otherwise."""
+    try:
+        return check_output_path(path, name="--out")
+    except OutputPathError as exc:
+        raise _FlagError(str(exc)) from None
+
+
+def _load(flag: str, path: str, device, trust_arch_import: bool = False):
     from .train import load_checkpoint
     try:
-        model, cfg = load_checkpoint(path, map_location=device)
+        model, cfg = load_checkpoint(path, map_location=device, trust_arch_import=trust_arch_import)
     except (FileNotFoundError, ValueError) as exc:
         raise _FlagError(f"{flag} ({path!r}): {exc}") from None
     return model, cfg
@@ -207,10 +229,8 @@ def _config_sigma(flag: str, cfg: dict) -> float:
 
 
 def write_tsv(path, rows) -> None:
-    """Write result rows (dicts with the keys of ``TSV_COLUMNS``) as a tab-separated table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    """Write result rows (dicts with the keys of ``TSV_COLUMNS``) as a tab-separated table, atomically."""
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("\t".join(TSV_COLUMNS) + "\n")
         for r in rows:
             f.write("\t".join(_fmt(r[c]) for c in TSV_COLUMNS) + "\n")
@@ -225,7 +245,8 @@ def _fmt(v) -> str:
 
 
 def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None) -> tuple[str, str]:
-    """Robust accuracy against eps (the paper's Figures 2-3 style); writes ``<out_stem>.png`` and ``.pdf``.
+    """Robust accuracy against eps (the paper's Figures 2-3 style); writes ``<out_stem>.png`` and ``.pdf``
+    (each atomically).
 
     Uses matplotlib's object-oriented API with the Agg canvas (no pyplot, no display needed).
     """
@@ -248,16 +269,19 @@ def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None
     fig.tight_layout()
     stem = os.fspath(out_stem)
     png, pdf = stem + ".png", stem + ".pdf"
-    fig.savefig(png, dpi=150)
-    fig.savefig(pdf)
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
+    with atomic_output(pdf) as tmp:
+        fig.savefig(tmp, format="pdf")
     return png, pdf
 
 
 # ------------------------------------------------------------------------------------ main
 
 
+@interruptible(PROG, "no output file is left half-written (results are written when the run completes)")
 def main(argv=None) -> int:
-    """The ``attack`` command; returns the exit status (0 ok, 1 missing data files, 2 bad flags)."""
+    """The ``attack`` command; returns the exit status (0 ok, 1 missing data files, 2 bad flags, 130 Ctrl-C)."""
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -265,11 +289,11 @@ def main(argv=None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         s = _parse(args)
-        model, cfg = _load("--checkpoint", args.checkpoint, s["device"])
+        model, cfg = _load("--checkpoint", args.checkpoint, s["device"], args.trust_arch_import)
         sigma = s["sigma"] if s["sigma"] is not None else _config_sigma("--checkpoint", cfg)
         source_model, source_sigma = None, None
         if args.transfer_from is not None:
-            source_model, scfg = _load("--transfer-from", args.transfer_from, s["device"])
+            source_model, scfg = _load("--transfer-from", args.transfer_from, s["device"], args.trust_arch_import)
             source_sigma = (s["source_sigma"] if s["source_sigma"] is not None
                             else _config_sigma("--transfer-from", scfg))
         dataset = args.dataset if args.dataset is not None else cfg.get("dataset")
@@ -277,6 +301,8 @@ def main(argv=None) -> int:
             raise _FlagError(f"--checkpoint ({args.checkpoint!r}) does not name its dataset; pass --dataset")
         from .data import DATASETS
         _choice("--dataset", dataset, DATASETS)
+        out = (Path(args.out) if args.out is not None else
+               _check_out(Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv"))
     except _FlagError as exc:
         parser.print_usage(sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -293,7 +319,7 @@ def main(argv=None) -> int:
     y = data.y[:n].to(s["device"])
 
     attacked_sigma = source_sigma if source_model is not None else sigma
-    eot = s["eot"] if s["eot"] is not None else (DEFAULT_EOT if attacked_sigma > 0 else 1)
+    eot = s["eot"] if s["eot"] is not None else (A.DEFAULT_EOT if attacked_sigma > 0 else 1)
     try:
         if s["attack"] == "pgd":
             cfg_attack = A.PGD(norm=s["norm"], steps=s["steps"], step_size=s["step_size"],
@@ -325,7 +351,6 @@ def main(argv=None) -> int:
             "clean_accuracy": r.clean_accuracy, "base_clean_accuracy": r.base_clean_accuracy,
             "mean_perturbation_norm": r.mean_perturbation_norm, "seconds": seconds,
         })
-    out = Path(args.out) if args.out else Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv"
     write_tsv(out, rows)
     print("\t".join(("eps", "robust_accuracy", "n_robust", "n")))
     for r in rows:

@@ -3,9 +3,22 @@
 ``certify`` certifies a trained checkpoint on a dataset split and writes one TSV row per example.
 The first six columns are those of Cohen et al.'s ``certify.py`` (``idx label predict radius
 correct time``; ``radius`` is the first bound's, ``time`` in seconds), so their analysis scripts
-read our logs; then ``p1_lower p2_upper`` and one ``radius_<bound>`` column per bound. Each row is
-flushed as it is written. The settings go to a sidecar ``<out>.json`` (the TSV stays plain);
-``--resume`` checks them, drops a truncated last line and certifies only the missing indices.
+read our logs; then ``p1_lower p2_upper``, one ``radius_<bound>`` column per bound and
+``guaranteed`` (1 when the row's certificate holds with probability ``1 - alpha``; 0 only under
+``--allow-unguaranteed``, which ``--method sison-glaz/goodman`` and ``--single-sample-set`` need).
+Each row is flushed as it is written.
+
+One writer per log: a run holds an exclusive lock on ``<out>.lock`` from before it reads or
+creates the log until it ends; a second run on the same ``--out`` stops at once, naming the
+holder's process id.
+
+The settings go to a sidecar ``<out>.json`` (the TSV stays plain), written atomically.
+``--resume`` checks the settings that give the rows their meaning (:data:`RESUME_KEYS`), drops a
+truncated last line and certifies only the missing indices; it then rewrites the sidecar: the top
+level records the current run's settings (``batch``, ``device``, ``checkpoint`` path, versions),
+and ``runs`` lists every run that wrote to the log, in order, each with its start time, those
+settings (:data:`RUN_KEYS`) and ``first_row`` (how many data rows the log held when it started),
+so that every row can be traced to the run, batch size and device that wrote it.
 Every example ``idx`` gets its own noise seed derived from ``(--seed, idx)``, so a resumed run
 writes the same rows as an uninterrupted one (on the same device and batch size).
 """
@@ -19,21 +32,29 @@ import math
 import os
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from renyi_cert._cli import interruptible
+from renyi_cert._files import LockedError, OutputPathError, atomic_write_text, check_output_path, exclusive_lock
+
 PROG = "renyi-cert"
 COMMANDS = ("train", "certify", "analyze", "attack")
 DEFAULT_BOUNDS = ("renyi", "cohen", "pixeldp")
 SIDECAR_SUFFIX = ".json"
-SIDECAR_FORMAT = "renyi_cert-certify/1"
+SIDECAR_FORMAT = "renyi_cert-certify/2"
+GUARANTEED_COLUMN = "guaranteed"
 # Settings a resumed run must share with the run it continues (they change the rows' meaning).
 RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
-               "single_sample_set", "skip", "seed")
+               "single_sample_set", "allow_unguaranteed", "skip", "seed")
 # Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
 SOFT_KEYS = ("batch", "device")
+# What the sidecar's ``runs`` history records of each run that wrote to the log.
+RUN_KEYS = SOFT_KEYS + ("checkpoint", "torch", "renyi_cert")
+INTERRUPT_NOTE = "the rows written so far are kept; run again with --resume to continue the log"
 
 
 class CertifyError(Exception):
@@ -62,7 +83,7 @@ def planned_indices(num_examples: int, skip: int = 1, max_examples: int | None =
 def tsv_header(bounds: Sequence[str]) -> str:
     """The header row (no newline)."""
     return "\t".join(["idx", "label", "predict", "radius", "correct", "time", "p1_lower", "p2_upper"]
-                     + [f"radius_{b}" for b in bounds])
+                     + [f"radius_{b}" for b in bounds] + [GUARANTEED_COLUMN])
 
 
 def _num(v: float) -> str:
@@ -75,8 +96,9 @@ def _num(v: float) -> str:
 def format_row(idx: int, label: int, cert, seconds: float, bounds: Sequence[str]) -> str:
     """One TSV row (no newline) from a :class:`renyi_cert.certificate.Certificate`."""
     pred = int(cert.prediction)
-    cells = [str(int(idx)), str(int(label)), str(pred), _num(cert.radii[bounds[0]]), str(int(pred == int(label))),
-             f"{seconds:.3f}", _num(cert.p1_lower), _num(cert.p2_upper)] + [_num(cert.radii[b]) for b in bounds]
+    cells = ([str(int(idx)), str(int(label)), str(pred), _num(cert.radii[bounds[0]]), str(int(pred == int(label))),
+              f"{seconds:.3f}", _num(cert.p1_lower), _num(cert.p2_upper)] + [_num(cert.radii[b]) for b in bounds]
+             + [str(int(bool(cert.guaranteed)))])
     return "\t".join(cells)
 
 
@@ -99,7 +121,8 @@ def read_finished(path: str | os.PathLike, header: str) -> list[int]:
     Raises
     ------
     CertifyError
-        If the header differs from ``header`` or a complete row is malformed.
+        If the header differs from ``header``, a complete row is malformed, or an ``idx`` appears
+        more than once (two runs wrote to the log).
     """
     path = Path(path)
     data = path.read_bytes()
@@ -126,33 +149,50 @@ def read_finished(path: str | os.PathLike, header: str) -> list[int]:
             done.append(int(cells[0]))
         except ValueError:
             raise CertifyError(f"--resume: line {lineno} of {path}: idx {cells[0]!r} is not an integer") from None
+    from renyi_cert.analyze import format_idx_list
+
+    seen: set[int] = set()
+    dup = sorted({i for i in done if i in seen or seen.add(i)})
+    if dup:
+        raise CertifyError(f"--resume: {path} holds idx {format_idx_list(dup)} more than once (two runs may have written to it); "
+                           "it cannot be continued: certify into another --out, or --force to start over")
     return done
 
 
 def radius_cap_note(sigma: float, n0: int, n: int, alpha: float, method: str, bounds: Sequence[str],
-                    num_classes: int) -> str:
+                    num_classes: int, *, allow_unguaranteed: bool = False) -> str:
     """A sentence on the largest p1_lower and radii that n samples at level alpha can certify.
 
     With n samples at level alpha the largest certifiable lower bound on p1 is of order
     alpha^(1/n) (exactly (alpha/2)^(1/n) for one-sided Clopper-Pearson with the Bonferroni split
     used here), reached when every sample falls in one class; it caps every radius.
+    ``allow_unguaranteed`` is needed for the methods without the ``1 - alpha`` guarantee
+    (``"sison-glaz"``, ``"goodman"``), as in :func:`renyi_cert.certificate.certify_from_counts`.
     """
     from renyi_cert.certificate import certify_from_counts
 
     zeros = [0] * (num_classes - 1)
-    cap = certify_from_counts([n0] + zeros, [n] + zeros, sigma, alpha=alpha, method=method, bounds=tuple(bounds))
+    cap = certify_from_counts([n0] + zeros, [n] + zeros, sigma, alpha=alpha, method=method, bounds=tuple(bounds),
+                              allow_unguaranteed=allow_unguaranteed)
     return (f"with n = {n} samples at level alpha = {alpha:g} the largest certifiable p1 is about alpha^(1/n) = "
             f"{alpha ** (1.0 / n):.5f} (here p1_lower <= {cap.p1_lower:.5f} with {method}), so no radius can exceed "
             + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
 
 
 def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n: int, alpha: float, method: str,
-                     bounds: Sequence[str], seed: int, single_sample_set: bool = False, progress: bool = True,
+                     bounds: Sequence[str], seed: int, single_sample_set: bool = False,
+                     allow_unguaranteed: bool = False, progress: bool = True,
                      initial: int = 0, total: int | None = None, desc: str = "certify") -> int:
     """Certify ``x[idx]`` for each ``idx`` in ``indices`` and write one flushed row each to ``out_file``.
 
     ``clf`` is a :class:`renyi_cert_torch.smoothing.SmoothedClassifier`; example ``idx`` uses the
     generator seeded with ``example_seed(seed, idx)``. Returns the number of rows written.
+
+    Raises
+    ------
+    CertifyError
+        If certifying an example fails on its data (e.g. the model gives NaN logits); the message
+        names the example, and the rows written before it are kept.
     """
     from tqdm.auto import tqdm
 
@@ -164,7 +204,12 @@ def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n:
         for idx in indices:
             t0 = time.perf_counter()
             gen = clf.make_generator(example_seed(seed, idx))
-            cert = clf.certify(x[idx], n0, n, alpha, method, tuple(bounds), gen, single_sample_set=single_sample_set)
+            try:
+                cert = clf.certify(x[idx], n0, n, alpha, method, tuple(bounds), gen,
+                                   single_sample_set=single_sample_set, allow_unguaranteed=allow_unguaranteed)
+            except ValueError as exc:
+                raise CertifyError(f"example idx {idx}: {exc} ({written} row(s) of this run were written and are "
+                                   "kept)") from None
             elapsed = time.perf_counter() - t0
             label = int(y[idx])
             out_file.write(format_row(idx, label, cert, elapsed, bounds) + "\n")
@@ -262,7 +307,11 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
                     "and PixelDP radii from the same Monte Carlo counts; writes a TSV readable by Cohen et al.'s "
                     "analysis tools.")
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint written by `renyi-cert train`")
-    p.add_argument("--out", required=True, metavar="FILE.tsv", help="output log (settings go to FILE.tsv.json)")
+    p.add_argument("--trust-arch-import", action="store_true",
+                   help="load a checkpoint whose architecture is an import path (module:Class): this imports and "
+                        "runs that module's code, so use it only for checkpoints you trust (default: refuse)")
+    p.add_argument("--out", required=True, metavar="FILE.tsv",
+                   help="output log (settings go to FILE.tsv.json; FILE.tsv.lock keeps a second run out)")
     p.add_argument("--dataset", default=None, choices=("mnist", "mnist5k", "cifar10"),
                    help="dataset (default: the checkpoint's)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="split (default: %(default)s)")
@@ -273,17 +322,26 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
     p.add_argument("--n", type=_int_type("n", 1), default=10000, help="estimation samples (default: %(default)s)")
     p.add_argument("--alpha", type=_alpha_type, default=0.001, help="failure probability (default: %(default)s)")
     p.add_argument("--method", type=_method_type, default="clopper-pearson",
-                   help="confidence intervals: clopper-pearson, sison-glaz or goodman (default: %(default)s)")
+                   help="confidence intervals: clopper-pearson (the only one with the 1-alpha guarantee), "
+                        "sison-glaz or goodman (these need --allow-unguaranteed) (default: %(default)s)")
     p.add_argument("--bound", type=parse_bounds, default=DEFAULT_BOUNDS, metavar="B[,B...]|all",
                    help="radius bounds, first one fills the `radius` column (default: renyi,cohen,pixeldp)")
     p.add_argument("--single-sample-set", action="store_true",
-                   help="the paper's code's biased variant: select and estimate on the same n samples (n0 unused)")
+                   help="the paper's code's biased variant: select and estimate on the same n samples (n0 unused); "
+                        "needs --allow-unguaranteed")
+    p.add_argument("--allow-unguaranteed", action="store_true",
+                   help="WARNING: the rows then carry NO 1-alpha guarantee (their `guaranteed` column is 0); "
+                        "needed for --method sison-glaz/goodman and --single-sample-set, which reproduce the "
+                        "paper's code but are not sound certificates")
     p.add_argument("--skip", type=_int_type("skip", 1), default=1, help="certify every K-th example (default: 1)")
-    p.add_argument("--max", type=_int_type("max", 1), default=None, help="certify at most N examples")
+    p.add_argument("--max", type=_int_type("max", 1), default=None,
+                   help="certify at most N examples (default: all of the split)")
     p.add_argument("--seed", type=_int_type("seed", 0), default=0, help="run seed (default: %(default)s)")
-    p.add_argument("--batch", type=_int_type("batch", 1), default=1000, help="noisy copies per forward pass")
+    p.add_argument("--batch", type=_int_type("batch", 1), default=1000,
+                   help="noisy copies per forward pass (default: %(default)s)")
     p.add_argument("--device", type=_device_type, default="auto", help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--radii", type=_radii_type, default=DEFAULT_RADII, help="radius grid of the final table")
+    p.add_argument("--radii", type=_radii_type, default=DEFAULT_RADII,
+                   help="radius grid of the final table (default: " + ",".join(f"{r:g}" for r in DEFAULT_RADII) + ")")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an existing log with the same settings")
     group.add_argument("--force", action="store_true", help="overwrite an existing log")
@@ -305,7 +363,7 @@ def _load(args, prog: str):
     except ValueError as exc:
         raise CertifyError(f"--device: {exc}") from None
     try:
-        model, config = load_checkpoint(args.checkpoint, map_location="cpu")
+        model, config = load_checkpoint(args.checkpoint, map_location="cpu", trust_arch_import=args.trust_arch_import)
     except FileNotFoundError as exc:
         raise CertifyError(f"--checkpoint: {exc}") from None
     except (ValueError, OSError) as exc:
@@ -361,6 +419,7 @@ def _settings(args, sigma, dataset, device, checkpoint_hash) -> dict:
         "method": args.method,
         "bounds": list(args.bound),
         "single_sample_set": bool(args.single_sample_set),
+        "allow_unguaranteed": bool(args.allow_unguaranteed),
         "skip": args.skip,
         "seed": args.seed,
         "batch": args.batch,
@@ -371,14 +430,26 @@ def _settings(args, sigma, dataset, device, checkpoint_hash) -> dict:
     }
 
 
-def _check_resume(sidecar: Path, settings: dict, prog: str) -> None:
+def _run_entry(settings: dict, first_row: int) -> dict:
+    """One entry of the sidecar's ``runs`` history: when a run started, its :data:`RUN_KEYS` and
+    ``first_row`` (data rows already in the log when it started)."""
+    entry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "first_row": int(first_row)}
+    entry.update({k: settings.get(k) for k in RUN_KEYS})
+    return entry
+
+
+def _check_resume(sidecar: Path, settings: dict, prog: str) -> dict:
+    """Check the saved settings of a log against the current ones; return the saved settings."""
     if not sidecar.exists():
         raise CertifyError(f"--resume: the settings file {sidecar} is missing, so the existing log cannot be "
                            "checked against the current settings; use --force to start over")
     try:
-        saved = json.loads(sidecar.read_text())
+        saved = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CertifyError(f"--resume: cannot read the settings file {sidecar}: {exc}") from None
+    if not isinstance(saved, dict):
+        raise CertifyError(f"--resume: the settings file {sidecar} holds a JSON {type(saved).__name__}, not an "
+                           "object of settings; restore it, or use --force to start over")
     diffs = [f"{k}: {saved.get(k)!r} in the log, {settings[k]!r} now" for k in RESUME_KEYS
              if saved.get(k) != settings[k]]
     if diffs:
@@ -388,25 +459,62 @@ def _check_resume(sidecar: Path, settings: dict, prog: str) -> None:
         if saved.get(k) != settings[k]:
             print(f"{prog}: warning: {k} was {saved.get(k)!r} and is now {settings[k]!r}: the resumed rows are "
                   "valid but not bit-identical to those of an uninterrupted run", file=sys.stderr)
+    return saved
+
+
+def _check_unguaranteed(args) -> None:
+    """Refuse the procedures without the 1 - alpha guarantee unless --allow-unguaranteed is given."""
+    from renyi_cert.intervals import GUARANTEED_METHODS
+
+    if args.allow_unguaranteed:
+        return
+    if args.method not in GUARANTEED_METHODS:
+        raise CertifyError(f"--method {args.method} has no 1-alpha guarantee (only "
+                           f"{', '.join(GUARANTEED_METHODS)} does); pass --allow-unguaranteed to certify with it "
+                           "anyway (its rows get guaranteed = 0)")
+    if args.single_sample_set:
+        raise CertifyError("--single-sample-set (select and estimate on the same samples) has no 1-alpha guarantee; "
+                           "pass --allow-unguaranteed to certify with it anyway (its rows get guaranteed = 0)")
 
 
 def _run_certify(args, prog: str, report: bool = True) -> int:
+    try:
+        out = check_output_path(args.out, name="--out")
+        check_output_path(sidecar_path(out), name="--out's settings file")
+    except OutputPathError as exc:
+        raise CertifyError(str(exc)) from None
+    _check_unguaranteed(args)
+    try:
+        with exclusive_lock(out, what="certification log"):
+            return _certify_locked(args, out, prog, report)
+    except LockedError as exc:
+        raise CertifyError(str(exc)) from None
+
+
+def _certify_locked(args, out: Path, prog: str, report: bool) -> int:
+    """The run, with the lock on ``out`` held by the caller."""
     from renyi_cert import analyze
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise CertifyError(f"--out ({args.out!r}) is a directory; give a file path such as {args.out}/certify.tsv")
     if out.exists() and not (args.resume or args.force):
         raise CertifyError(f"--out ({args.out!r}) exists; use --resume to continue it or --force to overwrite it")
+    if args.allow_unguaranteed:
+        print(f"{prog}: warning: --allow-unguaranteed: the rows of this run carry NO 1-alpha guarantee "
+              "(guaranteed = 0)", file=sys.stderr)
     clf, data, config, sigma, dataset, device = _load(args, prog)
     settings = _settings(args, sigma, dataset, device, file_sha256(args.checkpoint))
     header = tsv_header(args.bound)
     plan = planned_indices(len(data), args.skip, args.max)
     sidecar = sidecar_path(out)
     done: list[int] = []
+    runs: list = []
     if args.resume and out.exists():
-        _check_resume(sidecar, settings, prog)
+        saved = _check_resume(sidecar, settings, prog)
+        runs = saved.get("runs") if isinstance(saved.get("runs"), list) else [_run_entry(saved, 0)]
         done = read_finished(out, header)
+        outside = [i for i in done if not 0 <= i < len(data)]
+        if outside:
+            raise CertifyError(f"--resume: idx {outside[0]} in the log is out of range for {dataset} {args.split} "
+                               f"({len(data)} examples)")
         extra = sorted(set(done) - set(range(0, len(data), args.skip)))
         if extra:
             raise CertifyError(f"--resume: {out} holds idx {extra[0]} which is not a multiple of --skip "
@@ -417,8 +525,9 @@ def _run_certify(args, prog: str, report: bool = True) -> int:
     done_set = set(done)
     todo = [i for i in plan if i not in done_set]
     fresh = not (args.resume and out.exists() and out.stat().st_size > 0)
+    settings["runs"] = ([] if fresh else runs) + [_run_entry(settings, len(done))]
+    atomic_write_text(sidecar, json.dumps(settings, indent=2) + "\n")
     if fresh:
-        sidecar.write_text(json.dumps(settings, indent=2) + "\n")
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(header + "\n")
     else:
@@ -427,12 +536,14 @@ def _run_certify(args, prog: str, report: bool = True) -> int:
           f"n0 {args.n0}, n {args.n}, alpha {args.alpha:g}, {args.method}, bounds {', '.join(args.bound)}, "
           f"device {device}", file=sys.stderr)
     if report:
-        print(f"{prog}: {radius_cap_note(sigma, args.n0, args.n, args.alpha, args.method, args.bound, clf.num_classes)}",
-              file=sys.stderr)
+        note = radius_cap_note(sigma, args.n0, args.n, args.alpha, args.method, args.bound, clf.num_classes,
+                               allow_unguaranteed=args.allow_unguaranteed)
+        print(f"{prog}: {note}", file=sys.stderr)
     with open(out, "a", encoding="utf-8") as fh:
         certify_examples(clf, data.x, data.y, todo, fh, n0=args.n0, n=args.n, alpha=args.alpha, method=args.method,
                          bounds=args.bound, seed=args.seed, single_sample_set=args.single_sample_set,
-                         progress=not args.no_progress, initial=len(plan) - len(todo), total=len(plan))
+                         allow_unguaranteed=args.allow_unguaranteed, progress=not args.no_progress,
+                         initial=len(plan) - len(todo), total=len(plan))
     log = analyze.read_log(out)
     if report:
         summaries = analyze.summarize(log, args.radii, label=out.name)
@@ -445,11 +556,16 @@ def _run_certify(args, prog: str, report: bool = True) -> int:
 
 
 def certify_main(argv: Sequence[str] | None = None, prog: str = "certify", *, report: bool = True) -> int:
-    """The ``certify`` command. Returns 0 on success, 2 on a usage or input error (message on stderr).
+    """The ``certify`` command. Returns 0 on success, 2 on a usage or input error (message on stderr),
+    130 on Ctrl-C (the rows written so far are kept; ``--resume`` continues the log).
 
     ``prog`` names the command in messages; ``report=False`` skips the radius-cap note and the final
     table (for callers that print their own, such as the demo and the ablation script).
     """
+    return interruptible(prog, INTERRUPT_NOTE)(_certify_main)(argv, prog, report)
+
+
+def _certify_main(argv: Sequence[str] | None, prog: str, report: bool) -> int:
     parser = build_certify_parser(prog)
     try:
         args = parser.parse_args(argv)
@@ -466,7 +582,7 @@ def certify_main(argv: Sequence[str] | None = None, prog: str = "certify", *, re
 
 
 def _usage() -> str:
-    return (f"usage: {PROG} {{{','.join(COMMANDS)}}} [options]\n\n"
+    return (f"usage: {PROG} [--version] {{{','.join(COMMANDS)}}} [options]\n\n"
             "  train     train a base classifier (STN, Gaussian augmentation or plain)\n"
             "  certify   certify a checkpoint on a dataset (Renyi, Cohen, PixelDP radii)\n"
             "  analyze   certified accuracy vs radius from certification logs\n"
@@ -483,20 +599,29 @@ def _call(fn, argv) -> int:
     return int(rc or 0)
 
 
+@interruptible(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
-    """``renyi-cert {train,certify,analyze,attack} ...``: dispatch to the sub-command's ``main``."""
+    """``renyi-cert {train,certify,analyze,attack} ...``: dispatch to the sub-command's ``main``.
+
+    ``renyi-cert --version`` prints the version. Returns the sub-command's exit status (130 on Ctrl-C).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         stream = sys.stdout if argv else sys.stderr
         stream.write(_usage())
         return 0 if argv else 2
+    if argv[0] == "--version":
+        import renyi_cert
+
+        print(f"{PROG} {renyi_cert.__version__}")
+        return 0
     command, rest = argv[0], argv[1:]
     if command == "certify":
         return certify_main(rest, prog=f"{PROG} certify")
     if command == "analyze":
         from renyi_cert.analyze import main as analyze_main
 
-        return _call(analyze_main, rest)
+        return _call(lambda a: analyze_main(a, prog=f"{PROG} analyze"), rest)
     if command == "train":
         from renyi_cert_torch.train import train_main
 

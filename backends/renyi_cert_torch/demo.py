@@ -29,6 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+from renyi_cert._cli import interruptible
+from renyi_cert._files import OutputPathError, atomic_write_text, check_output_path
+
 from .cli import _int_type as _positive
 
 DEMO_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.4, 1.5)
@@ -65,7 +68,10 @@ def side_by_side(summaries, radii) -> str:
     return "\n".join([head, rule, *rows, acr])
 
 
+@interruptible("demo", "the files written so far are kept (the certification log can be continued with "
+                       "`certify --resume`)")
 def main(argv=None) -> int:
+    """The demo; returns 0, 2 on a bad flag or an unwritable ``--out`` (checked before training), 130 on Ctrl-C."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -76,6 +82,12 @@ def main(argv=None) -> int:
         return 2
     if not (args.sigma > 0 and args.sigma < float("inf")):
         print(f"demo: error: sigma ({args.sigma!r}) must be finite and > 0", file=sys.stderr)
+        return 2
+    try:
+        for name in ("model.pt", "certify.tsv", "table.md"):
+            check_output_path(Path(args.out) / name, name="--out")
+    except OutputPathError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
         return 2
 
     import torch
@@ -137,7 +149,7 @@ def main(argv=None) -> int:
     print("\n   All three radii come from the same Monte Carlo bounds (p1_lower, p2_upper) of each digit. "
           "The Renyi radius is below Cohen et al.'s (which is tight for Gaussian noise) and well above "
           "PixelDP's, as in the paper's Figure 4.")
-    (out / "table.md").write_text(table + "\n")
+    atomic_write_text(out / "table.md", table + "\n")
     total = time.perf_counter() - start
     print(f"\n   wrote {out / 'table.md'} (the log, its settings and the plots are listed above)")
     print(f"   time: training {t_train:.0f} s, certification {t_cert:.0f} s, total {total:.0f} s")
