@@ -279,6 +279,21 @@ def test_out_that_cannot_be_written_is_refused_before_the_model_loads(tmp_path, 
     assert f"'{blocker}' is a file, not a folder" in err and "does not exist" not in err
 
 
+def test_attack_never_overwrites_an_existing_out_without_force(tmp_path, ckpt, capsys):
+    out = tmp_path / "attack.tsv"
+    out.write_text("an earlier run's results\n")
+    base = ["--checkpoint", str(ckpt), "--attack", "pgd", "--eps", "0,0.5", "--steps", "1", "--eot", "1",
+            "--votes", "5", "--max", "2", "--device", "cpu", "--out", str(out), "--no-progress", "--no-plot"]
+    assert attack_main(base) == 2
+    err = capsys.readouterr().err
+    assert f"--out ('{out}') exists; refusing to overwrite it; use --force to overwrite it" in err
+    assert out.read_text() == "an earlier run's results\n"
+    assert attack_main([*base, "--force"]) == 0
+    from renyi_cert_torch.attack_cli import TSV_COLUMNS
+
+    assert out.read_text().splitlines()[0] == "\t".join(TSV_COLUMNS)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
 def test_out_in_a_read_only_folder_is_refused_before_the_model_loads(tmp_path, capsys):
     ro = tmp_path / "ro"

@@ -102,6 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attack-batch", default="100", help="examples attacked together (default 100)")
     p.add_argument("--out", default=None, help="TSV path (default runs/attack-<attack>-<norm>-sigma<sigma>.tsv); "
                                                "the plot goes next to it")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out (refused without it)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG/PDF plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -193,16 +194,17 @@ def _parse(args) -> dict:
         _choice("--dataset", args.dataset, DATASETS)
     s["device"] = _resolve_device(args.device)
     if args.out is not None:
-        _check_out(args.out)
+        _check_out(args.out, args.force)
     return s
 
 
-def _check_out(path) -> Path:
-    """``--out`` (and the plot beside it) can be written; _FlagError otherwise."""
+def _check_out(path, force: bool) -> Path:
+    """``--out`` (and the plot beside it) can be written, and exists only with ``--force``."""
     try:
-        return check_output_path(path, name="--out")
+        return check_output_path(path, name="--out", overwrite=force)
     except OutputPathError as exc:
-        raise _FlagError(str(exc)) from None
+        hint = "; use --force to overwrite it" if Path(path).is_file() else ""
+        raise _FlagError(f"{exc}{hint}") from None
 
 
 def _load(flag: str, path: str, device, trust_arch_import: bool = False):
@@ -302,7 +304,7 @@ def main(argv=None) -> int:
         from .data import DATASETS
         _choice("--dataset", dataset, DATASETS)
         out = (Path(args.out) if args.out is not None else
-               _check_out(Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv"))
+               _check_out(Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv", args.force))
     except _FlagError as exc:
         parser.print_usage(sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
