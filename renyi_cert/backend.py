@@ -22,6 +22,7 @@ from .certificate import (
     _check_guarantee,
     _check_scalar_sigma,
     certify_from_counts,
+    certify_from_counts_single,
     predict_from_counts,
 )
 from .intervals import METHODS
@@ -220,7 +221,7 @@ def _sample(backend, x, sigma: float, n: int, batch_size: int, generator) -> np.
 
 def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float = 0.001,
             method: str = "clopper-pearson", bounds=("renyi",), batch_size: int = 1000,
-            generator=None, allow_unguaranteed: bool = False) -> Certificate:
+            generator=None, allow_unguaranteed: bool = False, single_sample_set: bool = False) -> Certificate:
     """Certify the smoothed classifier at ``x`` (Cohen et al.'s CERTIFY with any backend).
 
     Draws ``n0`` noisy samples to select the class (the argmax of their counts), then ``n`` fresh
@@ -237,6 +238,11 @@ def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float 
     keep it; ``"sison-glaz"`` and ``"goodman"`` (asymptotic approximations) raise ``ValueError``
     unless ``allow_unguaranteed=True`` and then give ``guaranteed=False``, with ``p1_lower``
     capped at ``(alpha / 2) ** (1 / n)``. Finite samples never give an infinite radius.
+
+    ``single_sample_set=True`` is the variant of Li et al.'s code: one set of ``n`` samples both
+    selects the class and bounds the probabilities (:func:`renyi_cert.certificate.
+    certify_from_counts_single`; biased, so it too needs ``allow_unguaranteed=True``); ``n0`` is
+    then unused.
 
     Parameters
     ----------
@@ -278,7 +284,11 @@ def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float 
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
     bounds = _check_bounds(bounds)
-    _check_guarantee(method, allow_unguaranteed)  # before any sampling
+    _check_guarantee(method, allow_unguaranteed, single=single_sample_set)  # before any sampling
+    if single_sample_set:
+        counts = _sample(backend, x, sigma, n, batch_size, generator)
+        return certify_from_counts_single(counts, sigma, alpha=alpha, method=method, bounds=bounds,
+                                          allow_unguaranteed=allow_unguaranteed)
     selection = _sample(backend, x, sigma, n0, batch_size, generator)
     estimation = _sample(backend, x, sigma, n, batch_size, generator)
     return certify_from_counts(selection, estimation, sigma, alpha=alpha, method=method, bounds=bounds,

@@ -453,17 +453,45 @@ def test_parameter_errors():
         A.robust_accuracy(model, x, y, 0.0, eps_list=[0.1], attack_batch=0)
 
 
-def test_warns_when_a_noisy_model_is_attacked_without_eot(caplog):
+def test_warns_when_a_noisy_model_is_attacked_with_an_explicit_eot_of_one(caplog):
     model = Linear2D()
     x, y, _ = _plane_points()
     with caplog.at_level("WARNING", logger="renyi_cert_torch.attacks"):
-        A.robust_accuracy(model, x, y, 0.25, attack="pgd", norm="l2", eps_list=[0.1], votes=5, generator=_gen())
+        A.robust_accuracy(model, x, y, 0.25, attack=A.PGD(norm="l2", steps=2, eot=1), eps_list=[0.1], votes=5,
+                          generator=_gen())
     assert "eot = 1" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING", logger="renyi_cert_torch.attacks"):
         A.robust_accuracy(model, x, y, 0.25, attack=A.PGD(norm="l2", steps=2, eot=4), eps_list=[0.1], votes=5,
                           generator=_gen())
+        A.robust_accuracy(model, x, y, 0.25, attack="pgd", norm="l2", eps_list=[0.1], votes=5, generator=_gen())
     assert "eot = 1" not in caplog.text
+
+
+@pytest.mark.parametrize("attack", ["pgd", "cw"])
+def test_noisy_model_is_attacked_with_default_eot_draws(attack, monkeypatch):
+    # With default settings a noisy model is attacked with DEFAULT_EOT draws per gradient, not one
+    # (single-draw gradients overstate robustness); a model without noise gets one pass.
+    assert A.DEFAULT_EOT == 16 and A.PGD().eot is None and A.CarliniWagner().eot is None
+    draws = []
+    real_eot = A._eot
+
+    def spy(model, x, y, sigma, m, *args):
+        draws.append(m)
+        return real_eot(model, x, y, sigma, m, *args)
+
+    monkeypatch.setattr(A, "_eot", spy)
+    model = Linear2D()
+    x, y, _ = _plane_points()
+    A.robust_accuracy(model, x, y, 0.25, attack=attack, norm="l2", eps_list=[0.1], votes=3, generator=_gen())
+    assert draws and set(draws) == {A.DEFAULT_EOT}
+    draws.clear()
+    A.robust_accuracy(model, x, y, 0.0, attack=attack, norm="l2", eps_list=[0.1], generator=_gen())
+    assert draws and set(draws) == {1}
+    draws.clear()
+    A.pgd(model, x, y, eps=0.1, norm="l2", sigma=0.25, steps=2, generator=_gen())
+    A.carlini_wagner_l2(model, x, y, sigma=0.25, steps=2, binary_search_steps=1, generator=_gen())
+    assert draws == [A.DEFAULT_EOT] * 4
 
 
 def test_smoothed_predict_is_the_majority_vote():

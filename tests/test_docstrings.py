@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence"]
+MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence", "renyi_cert._files"]
+TORCH_MODULES = ["renyi_cert_torch.modes"]
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", MODULES + TORCH_MODULES)
 def test_docstring_examples(name):
+    if name in TORCH_MODULES:
+        pytest.importorskip("torch")
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

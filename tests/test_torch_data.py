@@ -218,6 +218,40 @@ def test_cifar_refuses_arbitrary_pickled_objects(tmp_path):
     assert not marker.exists()
 
 
+def test_cifar_reads_both_spellings_without_numpy_underscore_core(tmp_path, monkeypatch):
+    # Pickles name numpy's array reconstructor numpy.core.* (numpy < 2) or numpy._core.* (numpy >= 2);
+    # numpy < 1.26 (allowed by pyproject) has no numpy._core: both spellings must resolve to
+    # numpy.core there (and to numpy._core where it exists: the other tests of this file).
+    import importlib
+    import io
+    import warnings
+
+    import renyi_cert_torch.data as data_module
+
+    real_import = importlib.import_module
+
+    def import_module(name, *args):
+        if name == "numpy._core" or name.startswith("numpy._core."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(data_module.importlib, "import_module", import_module)
+    u = data_module._CifarUnpickler(io.BytesIO(b""))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy >= 2 deprecates numpy.core
+        for name, attr in [("multiarray", "_reconstruct"), ("multiarray", "scalar"), ("numeric", "_frombuffer")]:
+            old, new = u.find_class(f"numpy.core.{name}", attr), u.find_class(f"numpy._core.{name}", attr)
+            assert old is new and callable(new)
+    data = np.arange(2 * 3072, dtype=np.int64).astype(np.uint8).reshape(2, 3072)
+    for py2_names in (False, True):
+        path = tmp_path / f"batch{py2_names}"
+        path.write_bytes(cifar_pickle(data, [3, 4], py2_names=py2_names))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # numpy >= 2 deprecates numpy.core
+            images, labels = read_cifar_batch(path)
+        assert np.array_equal(images.reshape(2, 3072), data) and labels.tolist() == [3, 4]
+
+
 @pytest.mark.parametrize("content, match", [
     (b"plain text, not a pickle", r"not a CIFAR-10 python batch \(unpickling failed"),
     (pickle.dumps([1, 2, 3], protocol=2), r"must be a dict with keys b'data' and b'labels', got list"),
@@ -247,6 +281,17 @@ def test_bad_names():
     with pytest.raises(ValueError, match=r"split \('val'\) must be one of 'train', 'test'"):
         load_dataset("mnist5k", "val")
     assert DATASETS == ("mnist", "mnist5k", "cifar10")
+
+
+def test_mnist5k_warns_that_data_root_is_unused(tmp_path):
+    with pytest.warns(UserWarning, match=r"data_root \('.*'\) is not used by dataset 'mnist5k'"):
+        d = load_dataset("mnist5k", "test", data_root=tmp_path)
+    assert len(d) == 1000
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset("mnist5k", "test")  # no data_root: silent
 
 
 def test_datasplit_validation():

@@ -102,13 +102,13 @@ def user_module(tmp_path, monkeypatch):
 
 
 def test_build_model_import_path(user_module):
-    model = build_model(f"{user_module}:Tiny", num_classes=7)
+    model = build_model(f"{user_module}:Tiny", num_classes=7, trust_arch_import=True)
     assert model.fc.out_features == 7
     assert model(torch.zeros(2, 1, 2, 2)).shape == (2, 7)
 
 
 def test_build_model_import_path_builtin_module():
-    assert isinstance(build_model("renyi_cert_torch.models:MnistCNN", num_classes=4), MnistCNN)
+    assert isinstance(build_model("renyi_cert_torch.models:MnistCNN", num_classes=4, trust_arch_import=True), MnistCNN)
 
 
 @pytest.mark.parametrize("arch, match", [
@@ -122,13 +122,33 @@ def test_build_model_import_path_builtin_module():
 ])
 def test_build_model_errors(user_module, arch, match):
     with pytest.raises(ValueError, match=match):
-        build_model(arch)
+        build_model(arch, trust_arch_import=True)
 
 
-def test_build_model_bad_arguments():
-    with pytest.raises(ValueError, match=r"arch \(3\) must be a string"):
-        build_model(3)
-    with pytest.raises(ValueError, match=r"num_classes \(1\) must be an integer >= 2"):
-        build_model("mnist_cnn", num_classes=1)
-    with pytest.raises(ValueError, match=r"num_classes \(1\) must be an integer >= 2"):
-        MnistCNN(num_classes=1)
+def test_build_model_refuses_import_paths_unless_trusted(user_module, tmp_path, monkeypatch):
+    # An import path runs the named module's code: refused by default, before any import
+    # (registered names are always allowed).
+    marker = tmp_path / "imported"
+    (tmp_path / "marker_on_import_models.py").write_text(textwrap.dedent(f"""
+        import pathlib
+        from torch import nn
+        pathlib.Path({str(marker)!r}).write_text("imported")
+
+        class Net(nn.Linear):
+            def __init__(self, num_classes):
+                super().__init__(4, num_classes)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for arch in ("marker_on_import_models:Net", f"{user_module}:Tiny", "renyi_cert_torch.models:MnistCNN",
+                 "os:system"):
+        with pytest.raises(ValueError, match=rf"arch \({arch!r}\) is an import path; building it would import "
+                                             r"and run the code it names; pass trust_arch_import=True / "
+                                             r"--trust-arch-import"):
+            build_model(arch)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match=r"trust_arch_import \('yes'\) must be True or False"):
+        build_model("marker_on_import_models:Net", trust_arch_import="yes")
+    assert not marker.exists()
+    assert isinstance(build_model("mnist_cnn"), MnistCNN)
+    assert build_model("marker_on_import_models:Net", num_classes=3, trust_arch_import=True).out_features == 3
+    assert marker.exists()

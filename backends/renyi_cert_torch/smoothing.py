@@ -16,24 +16,35 @@ Reproducibility: noise comes from a ``torch.Generator`` on the model's device. T
 state, ``n`` and ``batch_size`` give the same counts on the same device and torch version (a
 different ``batch_size`` partitions the random stream differently and gives other, equally
 valid, counts).
+
+Trust: a base classifier that returns NaN or infinite logits (e.g. a checkpoint whose weights are
+NaN) has no meaningful argmax -- ``argmax`` would silently call every such copy class 0, which
+would then be "certified". :meth:`SmoothedClassifier.sample_counts` checks every batch's logits
+(one ``torch.isfinite(...).all()`` per batch) and raises a ``ValueError`` naming the first bad
+copy instead (:func:`check_finite_logits`, shared with training and the attacks).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from renyi_cert._validate import check_alpha, check_positive_int
+from renyi_cert._validate import check_positive_int
 
 from .devices import DEVICES, resolve_device  # noqa: F401 - re-exported for callers
+from .modes import eval_mode
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
+# A noise level above this many [0, 1] pixel units is almost surely given in 0..255 units.
+SIGMA_SCALE_WARNING = 2.0
 
 
 def _check_sigma(sigma) -> float:
@@ -46,6 +57,45 @@ def _check_sigma(sigma) -> float:
     if s <= 0:
         raise ValueError(f"sigma ({s!r}) must be > 0")
     return s
+
+
+def warn_if_sigma_off_scale(sigma: float, name: str = "sigma", *, stacklevel: int = 3) -> None:
+    """Warn (``warnings.warn``) when a noise level is far larger than the [0, 1] pixel range.
+
+    Pixels are in [0, 1] throughout the package; a sigma above ``SIGMA_SCALE_WARNING`` (2) drowns
+    every image in noise and was most likely given in 0..255 units. Nothing is changed.
+    ``stacklevel`` is passed to ``warnings.warn`` (3: the caller of the function that calls this).
+    """
+    if sigma > SIGMA_SCALE_WARNING:
+        warnings.warn(f"{name} ({sigma:g}) is far larger than the data range [0, 1]; noise is in [0, 1] pixel "
+                      f"units (did you mean {sigma:g}/255 = {sigma / 255:.3g}?)", UserWarning, stacklevel=stacklevel)
+
+
+def check_finite_logits(logits: torch.Tensor, describe: Callable[[int], str]) -> None:
+    """Raise a ``ValueError`` if ``logits`` (rows = inputs) holds NaN or +-inf.
+
+    An argmax of non-finite logits is meaningless (NaN rows become class 0), so no verdict may be
+    drawn from them. The check is one ``torch.isfinite(logits).all()`` (one device sync); the
+    details are worked out only on failure.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (B, num_classes)
+    describe : callable
+        ``describe(row)`` -> what row ``row`` is, e.g. ``"noisy copy 17 of 1000"``; called only
+        on failure.
+    """
+    finite = torch.isfinite(logits)
+    if bool(finite.all()):
+        return
+    bad_rows = (~finite).reshape(len(logits), -1).any(dim=1).nonzero().flatten().tolist()
+    row = bad_rows[0]
+    flat = logits[row].reshape(-1)
+    value = float(flat[~torch.isfinite(flat)][0])
+    others = f" (and {len(bad_rows) - 1} more row(s) of this batch)" if len(bad_rows) > 1 else ""
+    raise ValueError(f"the model returned non-finite logits ({value}) for {describe(row)}{others}; its "
+                     "argmax is meaningless, so no prediction or certificate is made: check the model's "
+                     "weights (a checkpoint with NaN/inf weights) and its input")
 
 
 def infer_input_shape(model: nn.Module) -> tuple[int, int, int] | None:
@@ -87,7 +137,9 @@ class SmoothedClassifier:
         It is moved to ``device``. Its train/eval mode is switched to eval while sampling and
         restored afterwards (module by module, also on error).
     sigma : float
-        Noise standard deviation in [0, 1] pixel units (> 0, finite).
+        Noise standard deviation in [0, 1] pixel units (> 0, finite). A value above
+        ``SIGMA_SCALE_WARNING`` (2) is accepted with a warning: it was most likely meant in
+        0..255 units.
     num_classes : int
         Number of classes (>= 2); the model's output width must match.
     device : str or torch.device, optional
@@ -105,6 +157,7 @@ class SmoothedClassifier:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model ({type(model).__name__}) must be a torch.nn.Module")
         self.sigma = _check_sigma(sigma)
+        warn_if_sigma_off_scale(self.sigma)
         self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.device = resolve_device(device)
@@ -184,44 +237,46 @@ class SmoothedClassifier:
         -------
         numpy.ndarray of int64, shape (num_classes,)
             ``counts[c]`` = number of copies classified as ``c``; sums to ``n``.
+
+        Raises
+        ------
+        ValueError
+            Bad arguments; logits of the wrong shape; non-finite (NaN/inf) logits for any copy
+            (the message names the copy).
         """
         sigma = _check_sigma(sigma)
         n = check_positive_int("n", n)
         batch_size = self.batch_size if batch_size is None else check_positive_int("batch_size", batch_size)
         generator = self._check_generator(generator)
         x = self._prepare(x)
-        modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.device)
-                # One buffer of at most batch_size copies, refilled in place for every batch: the
-                # noise is drawn on the device, and no fresh allocation (and first-touch page
-                # faults on the CPU) is paid per batch.
-                buffer = torch.empty((min(batch_size, n), *x.shape), device=self.device, dtype=self.dtype)
-                remaining = n
-                while remaining > 0:
-                    b = min(batch_size, remaining)
-                    batch = buffer[:b]
-                    batch.normal_(0.0, sigma, generator=generator)  # N(0, sigma^2), on the device
-                    batch.add_(x)
-                    logits = self.model(batch)
-                    if logits.ndim != 2 or logits.shape[0] != b or logits.shape[1] != self.num_classes:
-                        raise ValueError(f"the model returned logits of shape {tuple(logits.shape)}; expected "
-                                         f"({b}, {self.num_classes}) (batch, num_classes)")
-                    counts += torch.bincount(logits.argmax(dim=1), minlength=self.num_classes)
-                    remaining -= b
-                out = counts.cpu().numpy().astype(np.int64, copy=True)
-        finally:
-            for module, mode in modes:
-                module.training = mode
+        with eval_mode(self.model), torch.inference_mode():
+            counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.device)
+            # One buffer of at most batch_size copies, refilled in place for every batch: the
+            # noise is drawn on the device, and no fresh allocation (and first-touch page
+            # faults on the CPU) is paid per batch.
+            buffer = torch.empty((min(batch_size, n), *x.shape), device=self.device, dtype=self.dtype)
+            remaining = n
+            while remaining > 0:
+                b = min(batch_size, remaining)
+                batch = buffer[:b]
+                batch.normal_(0.0, sigma, generator=generator)  # N(0, sigma^2), on the device
+                batch.add_(x)
+                logits = self.model(batch)
+                if logits.ndim != 2 or logits.shape[0] != b or logits.shape[1] != self.num_classes:
+                    raise ValueError(f"the model returned logits of shape {tuple(logits.shape)}; expected "
+                                     f"({b}, {self.num_classes}) (batch, num_classes)")
+                check_finite_logits(logits, lambda row, done=n - remaining, b=b: (
+                    f"noisy copy {done + row} of {n} (row {row} of a batch of {b})"))
+                counts += torch.bincount(logits.argmax(dim=1), minlength=self.num_classes)
+                remaining -= b
+            out = counts.cpu().numpy().astype(np.int64, copy=True)
         return out
 
     # ------------------------------------------------------------------------ certify / predict
 
     def certify(self, x, n0: int, n: int, alpha: float = 0.001, method: str = "clopper-pearson",
                 bounds=("renyi",), generator: torch.Generator | None = None, *,
-                single_sample_set: bool = False):
+                single_sample_set: bool = False, allow_unguaranteed: bool = False):
         """Certify the smoothed classifier at ``x``; see :func:`renyi_cert.backend.certify`.
 
         Default (``single_sample_set=False``, Cohen et al.'s CERTIFY): the top class is selected on
@@ -234,21 +289,26 @@ class SmoothedClassifier:
         both selects the class and bounds the probabilities (biased: the selection is not
         independent of the estimate); ``n0`` is then unused.
 
+        Parameters
+        ----------
+        bounds : str or sequence of str, default ("renyi",)
+            Bound names from :data:`renyi_cert.bounds.BOUNDS`; a single name is accepted too.
+        allow_unguaranteed : bool, default False
+            Passed to :func:`renyi_cert.backend.certify` /
+            :func:`renyi_cert.certificate.certify_from_counts_single`: certificates whose level
+            ``1 - alpha`` is not guaranteed (asymptotic intervals, the single-sample-set variant)
+            are refused unless this is True.
+        Other parameters as in :func:`renyi_cert.backend.certify`.
+
         Returns
         -------
         renyi_cert.certificate.Certificate
         """
-        if single_sample_set:
-            from renyi_cert.certificate import certify_from_counts_single
-
-            n = check_positive_int("n", n)
-            alpha = check_alpha(alpha)
-            counts = self.sample_counts(x, self.sigma, n, batch_size=self.batch_size, generator=generator)
-            return certify_from_counts_single(counts, self.sigma, alpha=alpha, method=method, bounds=tuple(bounds))
         from renyi_cert.backend import certify
 
-        return certify(self, x, self.sigma, n0=n0, n=n, alpha=alpha, method=method, bounds=tuple(bounds),
-                       batch_size=self.batch_size, generator=generator)
+        return certify(self, x, self.sigma, n0=n0, n=n, alpha=alpha, method=method, bounds=bounds,
+                       batch_size=self.batch_size, generator=generator, allow_unguaranteed=allow_unguaranteed,
+                       single_sample_set=single_sample_set)
 
     def predict(self, x, n: int, alpha: float = 0.001, generator: torch.Generator | None = None):
         """Cohen et al.'s PREDICT (the paper's Algorithm 1 with a hypothesis-test abstain).

@@ -18,8 +18,8 @@ Modes (``MODES``), for a batch (x, y) and x' = x + N(0, sigma^2 I):
 ``"gaussian"``
     Gaussian data augmentation (Cohen et al. 2019): ``L = CE(f(x'), y)``.
 ``"none"``
-    Plain training: ``L = CE(f(x), y)``; sigma is not used (a sigma > 0 is recorded as given and
-    a warning is logged).
+    Plain training: ``L = CE(f(x), y)``; sigma is not used (``TrainConfig`` records a sigma > 0 as
+    given, with a ``UserWarning``; ``renyi-cert train`` refuses ``--sigma`` > 0 with ``--mode none``).
 
 The noise is added in [0, 1] pixel units, the space the smoothed classifier certifies in, and
 x' is **not clipped** to [0, 1] (certification adds unclipped Gaussian noise too; clipping would
@@ -53,15 +53,21 @@ inside ``torch.random.fork_rng`` (the caller's RNG state is restored afterwards)
 noise use their own ``torch.Generator``s. On CUDA, cuDNN may pick non-deterministic kernels.
 
 Checkpoints are ``{"state_dict": ..., "config": {...}, "format": "renyi_cert/1"}`` written by
-``torch.save``; ``load_checkpoint`` always reads them with ``torch.load(..., weights_only=True)``.
+``torch.save`` to a temporary file that is renamed over the final name when complete (a crash
+never leaves a truncated checkpoint). ``load_checkpoint`` reads them with
+``torch.load(..., weights_only=True)``, validates the config with the same rules as
+:class:`TrainConfig` (:func:`check_config_dict`; unknown keys are refused), and builds the model
+by an import path only with ``trust_arch_import=True`` (importing a module runs its code).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -70,11 +76,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from renyi_cert._cli import interruptible
+from renyi_cert._files import OutputPathError, atomic_output, check_output_path
 from renyi_cert._validate import check_choice, check_positive_int, check_real
 
 from .data import DATASETS, DataSplit, load_dataset
 from .devices import DEVICES, resolve_device
-from .models import ARCHITECTURES, build_model
+from .models import ARCHITECTURES, build_model, check_arch, check_arch_trust
+from .modes import eval_mode
+from .smoothing import check_finite_logits, warn_if_sigma_off_scale
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +96,67 @@ PAPER_SIGMA = {"mnist": 0.7, "mnist5k": 0.7, "cifar10": 100.0 / 255.0}
 DEFAULT_ARCH = {"mnist": "mnist_cnn", "mnist5k": "mnist_cnn", "cifar10": "cifar_cnn7"}
 
 
+# ------------------------------------------------------------------------------- config validation
+
+
+def _path_string(name: str, value) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} ({value!r}) must be a path (a string)")
+    return os.fspath(value)
+
+
+# One validator per TrainConfig field, shared by TrainConfig and by checkpoint configs (None is the
+# "use the default" value of the optional fields).
+_FIELD_CHECKS = {
+    "dataset": lambda v: check_choice("dataset", v, DATASETS),
+    "arch": lambda v: None if v is None else check_arch(v),
+    "mode": lambda v: check_choice("mode", v, MODES),
+    "sigma": lambda v: None if v is None else check_real("sigma", v, minimum=0.0),
+    "gamma": lambda v: None if v is None else check_real("gamma", v, minimum=0.0),
+    "epochs": lambda v: check_positive_int("epochs", v),
+    "batch_size": lambda v: check_positive_int("batch_size", v),
+    "lr": lambda v: check_real("lr", v, minimum=0.0, strict=True),
+    "seed": lambda v: check_positive_int("seed", v, minimum=0),
+    "num_classes": lambda v: check_positive_int("num_classes", v, minimum=2),
+    "max_train": lambda v: None if v is None else check_positive_int("max_train", v),
+    "data_root": lambda v: None if v is None else _path_string("data_root", v),
+}
+
+
+def check_config_dict(cfg: dict) -> dict:
+    """Validate a training config given as a dict (complete or partial); return a normalised copy.
+
+    Every key must be a :class:`TrainConfig` field; each value is checked with the rule
+    :class:`TrainConfig` applies to it (type and range: ``sigma`` a finite real >= 0 and not a
+    string, ``num_classes`` an integer >= 2 and not a bool, ``dataset``/``mode`` one of the
+    known names, ...), and when both ``mode`` and ``sigma`` are given, ``sigma`` must be > 0
+    for ``"stn"`` and ``"gaussian"``. Missing keys are not filled in. Nothing is imported (an
+    import-path ``arch`` is only checked for its form).
+
+    Parameters
+    ----------
+    cfg : dict
+
+    Returns
+    -------
+    dict
+        The same keys, values normalised (e.g. ``sigma`` as float, integral ``epochs`` as int).
+
+    Raises
+    ------
+    ValueError
+        Naming the offending key(s) and value.
+    """
+    if not isinstance(cfg, dict):
+        raise ValueError(f"config must be a dict, got {type(cfg).__name__}")
+    unknown = [k for k in cfg if k not in _FIELD_CHECKS]
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(map(repr, unknown))}; a config holds only "
+                         f"{', '.join(_FIELD_CHECKS)}")
+    out = {k: _FIELD_CHECKS[k](v) for k, v in cfg.items()}
+    if "mode" in out and out.get("sigma") is not None and out["mode"] != "none" and out["sigma"] == 0.0:
+        raise ValueError(f"sigma ({out['sigma']!r}) must be > 0 for mode {out['mode']!r}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -97,15 +168,18 @@ class TrainConfig:
     dataset : {"mnist", "mnist5k", "cifar10"}
     arch : str, optional
         A name in ``ARCHITECTURES`` or an import path ``"package.module:ClassName"``; default
-        ``"mnist_cnn"`` for the MNIST datasets, ``"cifar_cnn7"`` for CIFAR-10.
+        ``"mnist_cnn"`` for the MNIST datasets, ``"cifar_cnn7"`` for CIFAR-10. Only the form is
+        checked here (nothing is imported); :func:`train` builds an import path only with
+        ``trust_arch_import=True``.
     mode : {"stn", "gaussian", "none"}
     sigma : float, optional
         Training noise standard deviation in [0, 1] pixel units, >= 0; must be > 0 for "stn"
         and "gaussian". Default: the paper's value for the dataset (0.7 MNIST, 100/255 CIFAR-10)
-        for "stn"/"gaussian", 0.0 for "none".
+        for "stn"/"gaussian", 0.0 for "none" (a sigma > 0 with "none" is recorded but unused,
+        with a ``UserWarning``; a sigma > 2, likely meant in 0..255 units, warns too).
     gamma : float, optional
         Weight of the stability term (>= 0); default ``DEFAULT_GAMMA`` for "stn", 0.0 otherwise
-        (a gamma > 0 outside "stn" is recorded but unused, with a warning).
+        (a gamma > 0 outside "stn" is recorded but unused, with a ``UserWarning``).
     epochs, batch_size : int
         >= 1.
     lr : float
@@ -118,6 +192,11 @@ class TrainConfig:
         Train on the first ``max_train`` training examples only (>= 1).
     data_root : str, optional
         Folder with the dataset files (see ``renyi_cert_torch.data``).
+
+    Raises
+    ------
+    ValueError
+        For any invalid field (see :func:`check_config_dict`, which holds the rules).
     """
 
     dataset: str = "mnist5k"
@@ -134,37 +213,22 @@ class TrainConfig:
     data_root: str | None = None
 
     def __post_init__(self):
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass normalisation)
-        check_choice("dataset", self.dataset, DATASETS)
-        check_choice("mode", self.mode, MODES)
-        if self.arch is None:
-            set_("arch", DEFAULT_ARCH[self.dataset])
-        elif not isinstance(self.arch, str) or not self.arch:
-            raise ValueError(f"arch ({self.arch!r}) must be one of {', '.join(map(repr, ARCHITECTURES))} "
-                             "or an import path 'package.module:ClassName'")
-        if self.sigma is None:
-            set_("sigma", 0.0 if self.mode == "none" else PAPER_SIGMA[self.dataset])
-        else:
-            set_("sigma", check_real("sigma", self.sigma, minimum=0.0, strict=False))
-        if self.mode != "none" and self.sigma == 0.0:
-            raise ValueError(f"sigma ({self.sigma!r}) must be > 0 for mode {self.mode!r}")
+        values = check_config_dict({f.name: getattr(self, f.name) for f in fields(self)})
+        if values["arch"] is None:
+            values["arch"] = DEFAULT_ARCH[values["dataset"]]
+        if values["sigma"] is None:
+            values["sigma"] = 0.0 if values["mode"] == "none" else PAPER_SIGMA[values["dataset"]]
+        if values["gamma"] is None:
+            values["gamma"] = DEFAULT_GAMMA if values["mode"] == "stn" else 0.0
+        for name, value in values.items():
+            object.__setattr__(self, name, value)  # frozen dataclass: normalised values
         if self.mode == "none" and self.sigma > 0.0:
-            logger.warning("mode 'none' trains without noise: sigma (%g) is recorded but not used", self.sigma)
-        if self.gamma is None:
-            set_("gamma", DEFAULT_GAMMA if self.mode == "stn" else 0.0)
-        else:
-            set_("gamma", check_real("gamma", self.gamma, minimum=0.0, strict=False))
+            warnings.warn(f"mode 'none' trains without noise: sigma ({self.sigma:g}) is recorded but not used",
+                          UserWarning, stacklevel=3)
         if self.mode != "stn" and self.gamma > 0.0:
-            logger.warning("gamma (%g) is used only by mode 'stn'; mode %r ignores it", self.gamma, self.mode)
-        set_("epochs", check_positive_int("epochs", self.epochs))
-        set_("batch_size", check_positive_int("batch_size", self.batch_size))
-        set_("lr", check_real("lr", self.lr, minimum=0.0, strict=True))
-        set_("seed", check_positive_int("seed", self.seed, minimum=0))
-        set_("num_classes", check_positive_int("num_classes", self.num_classes, minimum=2))
-        if self.max_train is not None:
-            set_("max_train", check_positive_int("max_train", self.max_train))
-        if self.data_root is not None:
-            set_("data_root", str(self.data_root))
+            warnings.warn(f"gamma ({self.gamma:g}) is used only by mode 'stn'; mode {self.mode!r} ignores it",
+                          UserWarning, stacklevel=3)
+        warn_if_sigma_off_scale(self.sigma, stacklevel=4)
 
     def to_dict(self) -> dict:
         """A plain dict (str, int, float, None values) for checkpoints and logs."""
@@ -172,9 +236,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        """Rebuild from ``to_dict()`` output (e.g. a checkpoint's config); unknown keys are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """Rebuild from ``to_dict()`` output (e.g. a checkpoint's config); unknown keys are refused.
+
+        Raises
+        ------
+        ValueError
+            ``d`` is not a dict, has keys that are not fields (named in the message), or an
+            invalid value.
+        """
+        return cls(**check_config_dict(d))
 
 
 @dataclass(frozen=True)
@@ -285,7 +355,7 @@ def _seeds(seed: int) -> tuple[int, int, int]:
     return int(a) >> 1, int(b) >> 1, int(c) >> 1
 
 
-def train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainResult:
+def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch_import: bool = False) -> TrainResult:
     """Train ``config.arch`` on ``config.dataset``'s train split in mode ``config.mode``.
 
     Parameters
@@ -295,6 +365,9 @@ def train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainRe
         ``None``/``"auto"`` picks CUDA when available.
     progress : bool
         Show a tqdm progress bar per epoch.
+    trust_arch_import : bool, default False
+        Allow ``config.arch`` to be an import path (importing runs that module's code); checked
+        before the data are loaded.
 
     Returns
     -------
@@ -304,6 +377,7 @@ def train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainRe
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_arch_trust(config.arch, trust_arch_import)
     dev = resolve_device(device)
     data = load_dataset(config.dataset, "train", config.data_root)
     if data.num_classes != config.num_classes:
@@ -321,7 +395,7 @@ def train(config: TrainConfig, *, device=None, progress: bool = True) -> TrainRe
                 config.arch, config.dataset, len(x), config.mode, config.sigma, config.gamma, config.epochs, dev)
     with torch.random.fork_rng(devices=fork_devices, device_type="cuda"):
         torch.manual_seed(global_seed)
-        model = build_model(config.arch, config.num_classes).to(dev)
+        model = build_model(config.arch, config.num_classes, trust_arch_import=trust_arch_import).to(dev)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
         noise_gen = torch.Generator(device=dev).manual_seed(noise_seed)
@@ -342,7 +416,13 @@ def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, 
     """Accuracy of ``model`` (in eval mode) on ``data``, with one N(0, sigma^2) draw per image if sigma > 0.
 
     This is the base classifier's accuracy under noise, not the smoothed classifier's. The
-    model's train/eval mode is restored afterwards.
+    train/eval flag of the model and of every submodule is restored afterwards (also on error).
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or the model returned non-finite (NaN/inf) logits for some image (the
+        message names it): no accuracy is computed from them.
     """
     sigma = check_real("sigma", sigma, minimum=0.0, strict=False)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -352,19 +432,18 @@ def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, 
         first = next(model.parameters(), None)
         dev = first.device if first is not None else torch.device("cpu")
     gen = torch.Generator(device=dev).manual_seed(check_positive_int("seed", seed, minimum=0))
-    was_training = model.training
-    model.eval()
+    noise = f" with noise sigma {sigma:g}" if sigma > 0 else ""
     correct = 0
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(data), batch_size):
-                xb = data.x[start:start + batch_size].to(dev)
-                yb = data.y[start:start + batch_size].to(dev)
-                if sigma > 0:
-                    xb = xb + sigma * torch.randn(xb.shape, generator=gen, device=dev, dtype=xb.dtype)
-                correct += int((model(xb).argmax(dim=1) == yb).sum())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            xb = data.x[start:start + batch_size].to(dev)
+            yb = data.y[start:start + batch_size].to(dev)
+            if sigma > 0:
+                xb = xb + sigma * torch.randn(xb.shape, generator=gen, device=dev, dtype=xb.dtype)
+            logits = model(xb)
+            check_finite_logits(logits, lambda row, start=start: (
+                f"{data.split} example {start + row} of {len(data)}{noise}"))
+            correct += int((logits.argmax(dim=1) == yb).sum())
     return correct / len(data)
 
 
@@ -374,10 +453,19 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def save_checkpoint(path, model: nn.Module, config) -> Path:
-    """Write ``{"state_dict", "config", "format": "renyi_cert/1"}`` to ``path`` (parents created).
+    """Write ``{"state_dict", "config", "format": "renyi_cert/1"}`` to ``path`` atomically (parents created).
 
     ``config`` is a ``TrainConfig`` or a plain dict with at least ``arch`` (str) and
-    ``num_classes`` (int) and only str/int/float/bool/None values. Tensors are saved on the CPU.
+    ``num_classes`` (int), only str/int/float/bool/None values and only ``TrainConfig`` keys,
+    valid by :func:`check_config_dict` (so that :func:`load_checkpoint` accepts the file).
+    Tensors are saved on the CPU. The file is written to a temporary name in the same folder and
+    renamed over ``path`` only when complete: a failure or an interrupt leaves ``path`` as it was.
+
+    Raises
+    ------
+    ValueError
+        An invalid config, or a ``path`` that cannot be written (a folder, under a file, in a
+        read-only folder; checked before anything is written).
     """
     cfg = config.to_dict() if isinstance(config, TrainConfig) else config
     if not isinstance(cfg, dict):
@@ -388,20 +476,38 @@ def save_checkpoint(path, model: nn.Module, config) -> Path:
     if not isinstance(cfg.get("arch"), str) or isinstance(cfg.get("num_classes"), bool) \
             or not isinstance(cfg.get("num_classes"), int):
         raise ValueError("config must contain 'arch' (str) and 'num_classes' (int) to rebuild the model")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        cfg = check_config_dict(cfg)
+    except ValueError as exc:
+        raise ValueError(f"config is invalid: {exc}") from None
+    path = check_output_path(path, name="path")
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "config": dict(cfg), "format": CHECKPOINT_FORMAT}, path)
+    with atomic_output(path) as tmp:
+        torch.save({"state_dict": state, "config": cfg, "format": CHECKPOINT_FORMAT}, tmp)
     return path
 
 
-def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint written by :func:`save_checkpoint`; always ``torch.load(..., weights_only=True)``.
+def load_checkpoint(path, map_location="cpu", *, trust_arch_import: bool = False) -> tuple[nn.Module, dict]:
+    """Load a checkpoint written by :func:`save_checkpoint` without running code from it.
+
+    The file is read with ``torch.load(..., weights_only=True)`` (no arbitrary objects are
+    unpickled); its config is validated by :func:`check_config_dict` (the rules of
+    :class:`TrainConfig`; unknown keys are refused); and an ``arch`` that is an import path is
+    refused -- before anything is imported -- unless ``trust_arch_import`` is True, since
+    importing the module it names would run that module's code.
+
+    Parameters
+    ----------
+    path : str or path-like
+    map_location : str, torch.device or callable, default "cpu"
+        As in ``torch.load``; the model is moved there when it is a device.
+    trust_arch_import : bool, default False
+        Allow the checkpoint's ``arch`` to be an import path ``"package.module:ClassName"``.
 
     Returns
     -------
     (model, config) : the rebuilt model in eval mode (moved to ``map_location`` when it is a
-        device) and the saved config dict.
+        device) and the saved config dict (values normalised, e.g. ``sigma`` as float).
 
     Raises
     ------
@@ -409,8 +515,10 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
         ``path`` does not exist.
     ValueError
         The file is not a renyi_cert checkpoint (not a torch file, refused by the weights-only
-        unpickler because it holds arbitrary objects, wrong structure or format tag), or its
-        weights do not match the architecture its config names.
+        unpickler because it holds arbitrary objects, wrong structure or format tag), its config
+        is invalid (the message names the path, the key and the value), its arch is an import
+        path and ``trust_arch_import`` is False, or its weights do not match the architecture its
+        config names.
     """
     path = Path(path)
     if not path.is_file():
@@ -437,11 +545,16 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
     state, cfg = obj.get("state_dict"), obj.get("config")
     if not isinstance(state, dict) or not isinstance(cfg, dict):
         raise ValueError(f"{str(path)!r} is not a valid renyi_cert checkpoint: 'state_dict' and 'config' must be dicts")
-    arch, num_classes = cfg.get("arch"), cfg.get("num_classes")
-    if not isinstance(arch, str) or not isinstance(num_classes, int):
+    if not isinstance(cfg.get("arch"), str) or "num_classes" not in cfg:
         raise ValueError(f"{str(path)!r}: the checkpoint's config must name 'arch' (str) and 'num_classes' (int), "
-                         f"got arch={arch!r}, num_classes={num_classes!r}")
-    model = build_model(arch, num_classes)
+                         f"got arch={cfg.get('arch')!r}, num_classes={cfg.get('num_classes')!r}")
+    try:
+        cfg = check_config_dict(cfg)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: the checkpoint's config is invalid: {exc}") from None
+    arch, num_classes = cfg["arch"], cfg["num_classes"]
+    check_arch_trust(arch, trust_arch_import, checkpoint=path)
+    model = build_model(arch, num_classes, trust_arch_import=trust_arch_import)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -450,7 +563,7 @@ def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     model.eval()
-    return model, dict(cfg)
+    return model, cfg
 
 
 # -------------------------------------------------------------------------------------------- CLI
@@ -463,53 +576,79 @@ def _build_parser() -> argparse.ArgumentParser:
                     "and save a renyi_cert checkpoint.")
     p.add_argument("--dataset", default="mnist5k", help=f"one of {', '.join(DATASETS)} (default mnist5k)")
     p.add_argument("--arch", default=None,
-                   help=f"one of {', '.join(ARCHITECTURES)} or 'package.module:ClassName' "
-                        "(default: mnist_cnn for MNIST, cifar_cnn7 for CIFAR-10)")
+                   help=f"one of {', '.join(ARCHITECTURES)} or 'package.module:ClassName' (an import path needs "
+                        "--trust-arch-import) (default: mnist_cnn for MNIST, cifar_cnn7 for CIFAR-10)")
+    p.add_argument("--trust-arch-import", action="store_true",
+                   help="allow --arch to be an import path; importing it runs that module's code")
     p.add_argument("--mode", default="stn", help=f"one of {', '.join(MODES)} (default stn)")
     p.add_argument("--sigma", type=float, default=None,
-                   help="training noise std in [0,1] pixel units (default: 0.7 MNIST, 100/255 CIFAR-10; 0 for mode none)")
-    p.add_argument("--gamma", type=float, default=None, help=f"STN stability weight (default {DEFAULT_GAMMA:g})")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+                   help="training noise std in [0,1] pixel units (default: 0.7 MNIST, 100/255 CIFAR-10; "
+                        "not used by mode none)")
+    p.add_argument("--gamma", type=float, default=None,
+                   help=f"STN stability weight (default {DEFAULT_GAMMA:g}; used only by mode stn)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training set (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per training step (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of initialisation, dropout, shuffling and noise (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="folder with MNIST/raw or cifar-10-batches-py (default ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--out", default=None,
                    help="checkpoint path (default runs/<dataset>-<mode>-sigma<sigma>-seed<seed>.pt)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
     p.add_argument("--max-train", type=int, default=None, help="train on the first N training images only")
     p.add_argument("--no-eval", action="store_true", help="skip the clean/noisy test accuracy after training")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
+@interruptible("renyi-cert train", "a checkpoint is written only after the last epoch (atomically), "
+                                   "so --out was left as it was unless 'saved' was printed")
 def train_main(argv=None) -> int:
     """The ``train`` command: parse ``argv``, train, save the checkpoint, report test accuracy.
 
-    Invalid flags exit through ``argparse`` (``SystemExit`` with status 2 and the reason on
-    stderr); missing dataset files print the reason and return 1; success returns 0.
+    Everything that can be checked before training is (flags, ``--arch`` and its trust, whether
+    ``--out`` can be written and, when it exists, ``--force``). Invalid flags exit through
+    ``argparse`` (``SystemExit`` with status 2 and the reason on stderr); missing dataset files
+    print the reason and return 1; Ctrl-C prints one line and returns 130; success returns 0.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.device not in DEVICES and not str(args.device).startswith("cuda:"):
         parser.error(f"--device ({args.device!r}) must be one of {', '.join(map(repr, DEVICES))}")
+    if args.mode == "none" and args.sigma is not None and args.sigma > 0:
+        parser.error(f"--sigma ({args.sigma:g}) is not used by --mode none, which trains without noise; "
+                     "drop --sigma, or choose --mode stn or gaussian")
+    if args.mode in MODES and args.mode != "stn" and args.gamma is not None and args.gamma > 0:
+        parser.error(f"--gamma ({args.gamma:g}) is used only by --mode stn; drop --gamma with --mode {args.mode}")
     try:
         device = resolve_device(args.device)
-        config = TrainConfig(dataset=args.dataset, arch=args.arch, mode=args.mode, sigma=args.sigma,
-                             gamma=args.gamma, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             seed=args.seed, max_train=args.max_train, data_root=args.data_root)
-        build_model(config.arch, config.num_classes)  # fail on a bad --arch before loading data
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            config = TrainConfig(dataset=args.dataset, arch=args.arch, mode=args.mode, sigma=args.sigma,
+                                 gamma=args.gamma, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                 seed=args.seed, max_train=args.max_train, data_root=args.data_root)
+        for w in caught:
+            print(f"renyi-cert train: warning: {w.message}", file=sys.stderr)
+        # fail on a bad --arch (or an import path without --trust-arch-import) before loading data
+        build_model(config.arch, config.num_classes, trust_arch_import=args.trust_arch_import)
     except ValueError as exc:
-        parser.error(str(exc).replace("batch_size", "batch-size").replace("max_train", "max-train"))
+        parser.error(str(exc).replace("batch_size", "batch-size").replace("max_train", "max-train")
+                     .replace("trust_arch_import=True / ", ""))
     default_out = Path("runs") / f"{config.dataset}-{config.mode}-sigma{config.sigma:g}-seed{config.seed}.pt"
     out = Path(args.out) if args.out else default_out
-    if out.is_dir():
-        parser.error(f"--out ({str(out)!r}) is a directory; give a file path")
+    try:
+        if out.exists() and not out.is_dir() and not args.force:
+            raise OutputPathError(f"--out ({str(out)!r}) exists; use --force to overwrite it")
+        check_output_path(out, name="--out")
+    except OutputPathError as exc:
+        parser.error(str(exc))
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logger.setLevel(logging.INFO)
     try:
-        result = train(config, device=device, progress=not args.no_progress)
+        result = train(config, device=device, progress=not args.no_progress,
+                       trust_arch_import=args.trust_arch_import)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
