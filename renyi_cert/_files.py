@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 __all__ = ["OutputPathError", "LockedError", "check_output_path", "atomic_output", "atomic_write_text",
-           "exclusive_lock", "lock_path"]
+           "exclusive_lock", "lock_path", "file_sha256"]
 
 LOCK_SUFFIX = ".lock"
 
@@ -169,3 +170,16 @@ def exclusive_lock(path, *, what: str = "output") -> Iterator[Path]:
         yield lpath
     finally:
         os.close(fd)  # releases the lock
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB blocks).
+
+    Identifies a checkpoint in a log's settings, so ``--resume`` and the report cache can tell
+    whether the model is the same one.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence", "renyi_cert._files"]
+MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence", "renyi_cert._files",
+           "renyi_cert.caps", "renyi_cert.seeds"]
 TORCH_MODULES = ["renyi_cert_torch.modes"]
 
 

@@ -6,6 +6,8 @@ import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
+__all__ = ["DEVICES", "resolve_device", "check_generator"]
+
 
 def resolve_device(device=None) -> torch.device:
     """The torch device to use.
@@ -33,3 +35,36 @@ def resolve_device(device=None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device ({str(device)!r}) was requested but CUDA is not available on this machine")
     return dev
+
+
+def check_generator(generator, device, *, create: bool = False) -> torch.Generator | None:
+    """A ``torch.Generator`` for drawing noise on ``device``, checked.
+
+    Parameters
+    ----------
+    generator : torch.Generator or None
+        Must live on the same device type as ``device``.
+    device : torch.device or str
+    create : bool
+        For ``generator=None``: return a fresh generator on ``device`` seeded from OS entropy
+        (True), or None, meaning torch's default generator (False).
+
+    Raises
+    ------
+    ValueError
+        For anything but a ``torch.Generator`` or None, or a generator on another device type.
+    """
+    device = torch.device(device)
+    if generator is None:
+        if not create:
+            return None
+        fresh = torch.Generator(device=device)
+        fresh.seed()
+        return fresh
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator ({generator!r}) must be a torch.Generator on {device} or None "
+                         "(torch.Generator(device=...).manual_seed(seed) builds one)")
+    if generator.device.type != device.type:
+        raise ValueError(f"generator is on device {generator.device} but the data is on {device}; "
+                         "create it with torch.Generator(device=...)")
+    return generator
