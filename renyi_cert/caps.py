@@ -10,7 +10,6 @@ run; the reproduction report tabulates it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Sequence
