@@ -14,6 +14,9 @@ from torch import nn  # noqa: E402
 
 from renyi_cert_torch import attacks as A  # noqa: E402
 from renyi_cert_torch.attack_cli import TSV_COLUMNS, main as attack_main  # noqa: E402
+from renyi_cert_torch.attacks import carlini_wagner as cw_module  # noqa: E402
+from renyi_cert_torch.attacks import eot as eot_module  # noqa: E402
+from renyi_cert_torch.attacks import projected_gradient as pgd_module  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------- fixtures
@@ -129,6 +132,42 @@ def test_projection_errors():
         A.project(torch.zeros(2, 4), x, 0.1, "l2")
 
 
+@settings(max_examples=60, deadline=None)
+@given(d=st.integers(1, 12), scale=st.floats(0.0, 10.0), seed=st.integers(0, 2**31 - 1))
+def test_truncate_l2_is_the_radial_projection_onto_the_ball(d, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(5, d, generator=g, dtype=torch.float64)
+    x_adv = (x + scale * torch.randn(5, d, generator=g, dtype=torch.float64)).clamp(0.0, 1.0)
+    delta = x_adv - x
+    eps = torch.rand(5, generator=g, dtype=torch.float64)
+    t = A.truncate_l2(delta, eps)  # one radius per example
+    n, tn = delta.norm(dim=1), t.norm(dim=1)
+    assert bool((tn <= eps * (1 + 1e-12) + 1e-15).all())
+    assert torch.equal(t[n <= eps], delta[n <= eps])  # short perturbations are kept whole
+    long = n > eps
+    assert torch.allclose(tn[long], eps[long], rtol=1e-12)  # long ones get norm eps ...
+    assert torch.allclose(t[long] * n[long, None], delta[long] * tn[long, None], atol=1e-12)  # ... same direction
+    assert float((x + t).min()) >= 0.0 and float((x + t).max()) <= 1.0  # a convex combination of x and x_adv
+    # one radius for all = that radius for each; and project(..., "l2") is the truncation plus the box clamp
+    r = float(eps[0])
+    assert torch.allclose(A.truncate_l2(delta, r), A.truncate_l2(delta, torch.full((5,), r, dtype=torch.float64)),
+                          rtol=1e-14, atol=0.0)
+    assert torch.equal(A.project(x_adv, x, r, "l2"), (x + A.truncate_l2(delta, r)).clamp(0.0, 1.0))
+
+
+def test_truncate_l2_errors():
+    delta = torch.ones(3, 2)
+    with pytest.raises(ValueError, match=r"eps \(-0.5\) must be >= 0"):
+        A.truncate_l2(delta, -0.5)
+    with pytest.raises(ValueError, match=r"eps must be a number or a tensor of shape \(\) or \(3,\), got shape \(2,\)"):
+        A.truncate_l2(delta, torch.ones(2))
+    with pytest.raises(ValueError, match=r"eps must hold finite real numbers >= 0"):
+        A.truncate_l2(delta, torch.tensor([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"eps must hold finite real numbers >= 0"):
+        A.truncate_l2(delta, torch.tensor(float("inf")))
+    assert torch.equal(A.truncate_l2(delta, 0.0), torch.zeros(3, 2))
+
+
 # ----------------------------------------------------------------------------------- EOT freshness
 
 
@@ -175,7 +214,7 @@ def test_eot_noise_is_fresh_across_draws_and_steps(batch_size):
 def test_freshness_check_detects_the_official_seed_bug(monkeypatch):
     """The check above can fail: re-seeding the noise for every draw (the official code's bug)
     makes all draws equal, and the recorded noise shows it."""
-    original = A._randn
+    original = eot_module._randn
 
     def reseeded(shape, like, generator):
         generator.manual_seed(1234)
@@ -183,7 +222,7 @@ def test_freshness_check_detects_the_official_seed_bug(monkeypatch):
             return torch.stack([reseeded(shape[1:], like, generator) for _ in range(shape[0])])
         return original(shape, like, generator)
 
-    monkeypatch.setattr(A, "_randn", reseeded)
+    monkeypatch.setattr(eot_module, "_randn", reseeded)  # the EOT noise of every gradient
     flat = _pgd_noise(1000)
     assert _min_pairwise_distance(flat) == 0.0
 
@@ -474,13 +513,14 @@ def test_noisy_model_is_attacked_with_default_eot_draws(attack, monkeypatch):
     # (single-draw gradients overstate robustness); a model without noise gets one pass.
     assert A.DEFAULT_EOT == 16 and A.PGD().eot is None and A.CarliniWagner().eot is None
     draws = []
-    real_eot = A._eot
+    real_eot = eot_module._eot
 
     def spy(model, x, y, sigma, m, *args):
         draws.append(m)
         return real_eot(model, x, y, sigma, m, *args)
 
-    monkeypatch.setattr(A, "_eot", spy)
+    monkeypatch.setattr(pgd_module, "_eot", spy)
+    monkeypatch.setattr(cw_module, "_eot", spy)
     model = Linear2D()
     x, y, _ = _plane_points()
     A.robust_accuracy(model, x, y, 0.25, attack=attack, norm="l2", eps_list=[0.1], votes=3, generator=_gen())

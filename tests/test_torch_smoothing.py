@@ -161,7 +161,7 @@ def test_first_conv_channels_checked_for_unknown_models():
         (dict(sigma=-1.0), r"sigma \(-1.0\) must be > 0"),
         (dict(sigma=float("nan")), r"sigma \(nan\) must be finite and > 0"),
         (dict(sigma=float("inf")), r"sigma \(inf\) must be finite and > 0"),
-        (dict(sigma="a"), r"sigma \('a'\) must be a real number > 0"),
+        (dict(sigma="a"), r"sigma \('a'\) must be a real number, not a string"),
         (dict(num_classes=1), r"num_classes \(1\) must be an integer >= 2"),
         (dict(batch_size=0), r"batch_size \(0\) must be an integer >= 1"),
         (dict(device="tpu"), r"device \('tpu'\) must be one of 'auto', 'cpu', 'cuda'"),
@@ -235,7 +235,7 @@ def test_cuda_counts_reproducible_and_generator_device_checked():
     b = clf.sample_counts(x, 0.5, 3000, batch_size=512, generator=clf.make_generator(9))
     np.testing.assert_array_equal(a, b)
     assert a.sum() == 3000
-    with pytest.raises(ValueError, match="generator is on device cpu but the model is on cuda"):
+    with pytest.raises(ValueError, match="generator is on device cpu but the data is on cuda"):
         clf.sample_counts(x, 0.5, 10, generator=torch.Generator())
 
 
@@ -259,10 +259,10 @@ def test_certify_constant_model_gives_largest_possible_p1():
 def test_certify_is_reproducible_and_single_sample_set_variant():
     clf = SmoothedClassifier(MeanThreshold(t=0.55), 0.4, 2, device="cpu", batch_size=256)
     x = torch.full((1, 4, 4), 0.5)
-    a = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4))
-    b = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4))
+    a = clf.certify(x, n0=100, n=1000, alpha=0.01, generator=clf.make_generator(4))
+    b = clf.certify(x, n0=100, n=1000, alpha=0.01, generator=clf.make_generator(4))
     assert a == b
-    s = clf.certify(x, 100, 1000, 0.01, generator=clf.make_generator(4), single_sample_set=True,
+    s = clf.certify(x, n0=100, n=1000, alpha=0.01, generator=clf.make_generator(4), single_sample_set=True,
                     allow_unguaranteed=True)
     assert s.n == 1000 and s.prediction in (-1, 0, 1) and s.guaranteed is False
 
@@ -274,15 +274,27 @@ def test_certify_refuses_unguaranteed_settings_before_sampling():
     clf = SmoothedClassifier(model, 0.4, 2, device="cpu", batch_size=256)
     x = torch.full((1, 4, 4), 0.5)
     with pytest.raises(ValueError, match=r"one sample set both selects the class.*allow_unguaranteed=True"):
-        clf.certify(x, 100, 1000, 0.01, single_sample_set=True)
+        clf.certify(x, n0=100, n=1000, alpha=0.01, single_sample_set=True)
     with pytest.raises(ValueError, match=r"allow_unguaranteed=True"):
-        clf.certify(x, 100, 1000, 0.01, method="goodman")
+        clf.certify(x, n0=100, n=1000, alpha=0.01, method="goodman")
     with pytest.raises(ValueError, match=r"bound \('nope'\) must be one of"):
-        clf.certify(x, 100, 1000, 0.01, single_sample_set=True, allow_unguaranteed=True, bounds=("nope",))
+        clf.certify(x, n0=100, n=1000, alpha=0.01, single_sample_set=True, allow_unguaranteed=True, bounds=("nope",))
     assert model.batches == []
-    cert = clf.certify(x, 100, 1000, 0.01, method="goodman", allow_unguaranteed=True,
+    cert = clf.certify(x, n0=100, n=1000, alpha=0.01, method="goodman", allow_unguaranteed=True,
                        generator=clf.make_generator(0))
     assert cert.guaranteed is False and cert.n == 1000
+
+
+def test_certify_and_predict_take_their_settings_by_keyword():
+    clf = SmoothedClassifier(MeanThreshold(t=-100.0), 0.5, 2, device="cpu")
+    x = torch.zeros(1, 2, 2)
+    with pytest.raises(TypeError):
+        clf.certify(x, 50, 500)
+    with pytest.raises(TypeError):
+        clf.predict(x, 100)
+    with pytest.raises(TypeError):
+        clf.certify(x, n=500)  # n0 is required
+    assert clf.predict(x, n=100, generator=clf.make_generator(0)).prediction == 0
 
 
 def test_certify_accepts_a_single_bound_name():

