@@ -21,7 +21,10 @@ demo: $(STAMP)
 compare: $(STAMP)
 	$(PY) -m renyi_cert.compare_pixeldp
 
+# Type check first (the files and settings are in pyproject's [tool.mypy]; a type error fails the
+# target before the tests run), then the tests.
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

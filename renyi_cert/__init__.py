@@ -3,8 +3,12 @@
 Implements Li, Chen, Wang & Carin, "Certified Adversarial Robustness with Additive Gaussian
 Noise" (NeurIPS 2019): the Renyi-divergence certified radius with the supremum over the order
 taken exactly, the comparison bounds (Cohen et al. 2019, PixelDP), confidence bounds for the top
-two classes, and certification from class counts for any model backend. The core imports numpy,
-scipy and numba only; the torch backend lives in the separate package ``renyi_cert_torch``.
+two classes, and certification from class counts for any model backend. The core needs numpy, scipy and numba
+only; the torch backend lives in the separate package ``renyi_cert_torch``.
+
+``import renyi_cert`` loads numpy and the package itself: scipy and numba (with the compiled,
+disk-cached kernels) are imported by the first call that needs them, which pays that cost once
+per process (benchmarks/bench_import.py measures both).
 """
 
 from .bounds import (

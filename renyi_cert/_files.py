@@ -22,7 +22,10 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Union
+
+#: What the functions here accept as a path: a string or any path-like object.
+StrPath = Union[str, "os.PathLike[str]"]
 
 __all__ = ["OutputPathError", "LockedError", "check_output_path", "atomic_output", "atomic_write_text",
            "exclusive_lock", "lock_path", "file_sha256"]
@@ -47,7 +50,7 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
-def check_output_path(path, *, name: str = "--out", overwrite: bool = True) -> Path:
+def check_output_path(path: StrPath, *, name: str = "--out", overwrite: bool = True) -> Path:
     """Check that ``path`` can be created or replaced as a file; return it as a ``Path``.
 
     Creates nothing. The folders that do not exist yet must be creatable: the nearest existing
@@ -86,7 +89,7 @@ def check_output_path(path, *, name: str = "--out", overwrite: bool = True) -> P
 
 
 @contextlib.contextmanager
-def atomic_output(path) -> Iterator[Path]:
+def atomic_output(path: StrPath) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``.
 
     The temporary file lives in the same folder (so the rename is atomic on POSIX), is flushed to
@@ -124,20 +127,20 @@ def atomic_output(path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_text(path, text: str) -> Path:
+def atomic_write_text(path: StrPath, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_output`)."""
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(os.fspath(path))
 
 
-def lock_path(path) -> Path:
+def lock_path(path: StrPath) -> Path:
     """The lock file that guards ``path``: ``<path>.lock``."""
     return Path(os.fspath(path) + LOCK_SUFFIX)
 
 
 @contextlib.contextmanager
-def exclusive_lock(path, *, what: str = "output") -> Iterator[Path]:
+def exclusive_lock(path: StrPath, *, what: str = "output") -> Iterator[Path]:
     """Hold an exclusive advisory lock on ``<path>.lock`` for the duration of the block.
 
     The lock file records the holder's process id. A second process (or a second call in the same
@@ -172,7 +175,7 @@ def exclusive_lock(path, *, what: str = "output") -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
-def file_sha256(path) -> str:
+def file_sha256(path: StrPath) -> str:
     """The SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB blocks).
 
     Identifies a checkpoint in a log's settings, so ``--resume`` and the report cache can tell

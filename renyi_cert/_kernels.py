@@ -34,12 +34,31 @@ changes g only by O(e^2): stopping when a bisection step is below 1e-7, or a New
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
+__all__ = [
+    "PairTerms",
+    "Stationarity",
+    "log_cosh",
+    "pair_terms",
+    "lemma1_at",
+    "renyi_sup",
+    "renyi_sup_many",
+    "lemma1_many",
+    "renyi_objective_many",
+    "pixeldp_unit",
+    "pixeldp_many",
+    "warm_up",
+    "PARALLEL_MIN",
+]
+
 _LN2 = math.log(2.0)
-_JIT = dict(cache=True, nogil=True, error_model="numpy")
+# Compiled once and cached on disk; error_model="numpy": division by zero gives inf/NaN, no raise.
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+_jit_parallel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 
 # Newton stops once a step is below this (in s = alpha - 1); see the module docstring.
 _S_TOL = 1e-7
@@ -50,8 +69,34 @@ _MAX_ITER = 100
 _S_START = 0.4
 
 
-@njit(**_JIT)
-def log_cosh(x):
+class PairTerms(NamedTuple):
+    """What the objective needs from one pair 0 < p2 < p1 (the notation of the module docstring)."""
+
+    w: float
+    """``atanh((p1 - p2)/(p1 + p2)) = log(p1/p2)/2``."""
+    geo_mean: float
+    """``G = sqrt(p1 p2)``, the geometric mean."""
+    rest: float
+    """``q = 1 - p1 - p2``, the mass outside the top two (0 when p1 + p2 exceeds 1 by rounding)."""
+    total: float
+    """``p1 + p2``."""
+    log_cosh_w: float
+    """``log cosh w``."""
+
+
+class Stationarity(NamedTuple):
+    """The stationarity condition of g at s = alpha - 1 > 0, for Newton's method."""
+
+    f: float
+    """``F(s) = (1+s) h'(s) - h(s)``: the sign of g'(alpha)."""
+    df: float
+    """``F'(s) = (1+s) h''(s)``."""
+    h: float
+    """``h(s)``, the Lemma 1 bound at alpha = 1 + s."""
+
+
+@_jit
+def log_cosh(x: float) -> float:
     """log(cosh(x)) without overflow and with full relative accuracy near 0."""
     ax = abs(x)
     if ax < 1.0:
@@ -60,43 +105,43 @@ def log_cosh(x):
     return ax + math.log1p(math.exp(-2.0 * ax)) - _LN2
 
 
-@njit(**_JIT)
-def pair_state(p1, p2):
-    """The quantities of the module docstring for 0 < p2 < p1, p1 + p2 <= 1 (+ rounding)."""
+@_jit
+def pair_terms(p1: float, p2: float) -> PairTerms:
+    """The :class:`PairTerms` of 0 < p2 < p1, p1 + p2 <= 1 (+ rounding)."""
     total = p1 + p2
     if p2 < 0.5 * p1:
         w = 0.5 * (math.log(p1) - math.log(p2))  # log ratio >= log 2: no cancellation
     else:
         w = math.atanh((p1 - p2) / total)  # p1 - p2 is exact here (Sterbenz)
-    gm = math.sqrt(p1) * math.sqrt(p2)  # no underflow for tiny p1 * p2
-    q = (1.0 - p1) - p2
-    if q < 0.0:
-        q = 0.0  # p1 + p2 exceeds 1 only by rounding (validated by the caller): treat as 1
-    return w, gm, q, total, log_cosh(w)
+    geo_mean = math.sqrt(p1) * math.sqrt(p2)  # no underflow for tiny p1 * p2
+    rest = (1.0 - p1) - p2
+    if rest < 0.0:
+        rest = 0.0  # p1 + p2 exceeds 1 only by rounding (validated by the caller): treat as 1
+    return PairTerms(w, geo_mean, rest, total, log_cosh(w))
 
 
-@njit(**_JIT)
-def h_value(s, w, gm, q, total, lw):
-    """h(s) = -log(1 - p1 - p2 + 2 M_{-s}(p1, p2)) for real s (s = alpha - 1, any sign)."""
+@_jit
+def lemma1_at(s: float, pair: PairTerms) -> float:
+    """h(s) = -log(1 - p1 - p2 + 2 M_{-s}(p1, p2)): the Lemma 1 bound at alpha = 1 + s (any sign)."""
     if s == 0.0:
         phi = 0.0
     else:
-        phi = log_cosh(s * w) / s
-    e = 2.0 * gm * math.exp(-phi)
-    y = lw + phi
+        phi = log_cosh(s * pair.w) / s
+    e = 2.0 * pair.geo_mean * math.exp(-phi)
+    y = pair.log_cosh_w + phi
     if y > 30.0:
-        d = total - e  # e <= total * exp(-30): no cancellation, and expm1(y) may overflow
+        d = pair.total - e  # e <= total * exp(-30): no cancellation, and expm1(y) may overflow
     else:
         d = e * math.expm1(y)
     if d < 0.5:
         return -math.log1p(-d)
-    return -math.log(q + e)
+    return -math.log(pair.rest + e)
 
 
-@njit(**_JIT)
-def _newton_terms(s, w, gm, q, total, lw):
+@_jit
+def _stationarity(s: float, pair: PairTerms) -> Stationarity:
     """F(s) = (1+s) h'(s) - h(s), its derivative, and h(s), for s > 0."""
-    x = s * w
+    x = s * pair.w
     lx = log_cosh(x)
     phi = lx / s
     th = math.tanh(x)
@@ -110,11 +155,11 @@ def _newton_terms(s, w, gm, q, total, lw):
         k_x = x * x * (1.0 - th * th) - 2.0 * n_x
     dphi = n_x / (s * s)
     d2phi = k_x / (s * s * s)
-    e = 2.0 * gm * math.exp(-phi)
-    a = q + e
-    y = lw + phi
+    e = 2.0 * pair.geo_mean * math.exp(-phi)
+    a = pair.rest + e
+    y = pair.log_cosh_w + phi
     if y > 30.0:
-        d = total - e
+        d = pair.total - e
     else:
         d = e * math.expm1(y)
     if d < 0.5:
@@ -123,22 +168,22 @@ def _newton_terms(s, w, gm, q, total, lw):
         h = -math.log(a)
     h1 = e * dphi / a
     h2 = -e * (dphi * dphi - d2phi) / a + h1 * h1
-    return (1.0 + s) * h1 - h, (1.0 + s) * h2, h
+    return Stationarity((1.0 + s) * h1 - h, (1.0 + s) * h2, h)
 
 
-@njit(**_JIT)
-def renyi_sup(p1, p2):
+@_jit
+def renyi_sup(p1: float, p2: float) -> tuple[float, float]:
     """(sup_{alpha>1} g(alpha), alpha*) for validated 0 < p2 < p1; alpha* = 1 means the limit."""
-    w, gm, q, total, lw = pair_state(p1, p2)
-    h0 = h_value(0.0, w, gm, q, total, lw)
-    f0 = gm * w * w / (q + 2.0 * gm) - h0  # F(0): h'(0) = G w^2 / A(0)
+    pair = pair_terms(p1, p2)
+    h0 = lemma1_at(0.0, pair)
+    f0 = pair.geo_mean * pair.w * pair.w / (pair.rest + 2.0 * pair.geo_mean) - h0  # F(0): h'(0) = G w^2 / A(0)
     if not (f0 > 0.0):
         return h0, 1.0
     lo = 0.0
     hi = math.inf
     s = _S_START
     for _ in range(_MAX_ITER):
-        f, df, h = _newton_terms(s, w, gm, q, total, lw)
+        f, df, _h = _stationarity(s, pair)
         if f > 0.0:
             lo = s
         else:
@@ -158,7 +203,7 @@ def renyi_sup(p1, p2):
         # A Newton step of size e leaves an error of O(e^2) in s, hence O(e^4) in g.
         if (newton and step <= _S_TOL_NEWTON) or step <= _S_TOL * (1.0 + s) or hi - lo <= _S_TOL * (1.0 + s):
             break
-    g = h_value(s, w, gm, q, total, lw) / (1.0 + s)
+    g = lemma1_at(s, pair) / (1.0 + s)
     if g >= h0:
         return g, 1.0 + s
     return h0, 1.0  # only possible when g is flat to rounding (near ties)
@@ -169,38 +214,36 @@ def renyi_sup(p1, p2):
 PARALLEL_MIN = 4096
 
 
-@njit(parallel=True, **_JIT)
-def _renyi_sup_parallel(p1, p2, g_out, alpha_out):
+@_jit_parallel
+def _renyi_sup_parallel(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, alpha_out: np.ndarray) -> None:
     for i in prange(p1.shape[0]):
         g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
 
 
-@njit(**_JIT)
-def _renyi_sup_serial(p1, p2, g_out, alpha_out):
+@_jit
+def _renyi_sup_serial(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, alpha_out: np.ndarray) -> None:
     for i in range(p1.shape[0]):
         g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
 
 
-def renyi_sup_many(p1, p2, g_out, alpha_out):
+def renyi_sup_many(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, alpha_out: np.ndarray) -> None:
     """Vectorised :func:`renyi_sup` over 1-D contiguous arrays of valid pairs with p2 > 0."""
     kernel = _renyi_sup_parallel if p1.shape[0] >= PARALLEL_MIN else _renyi_sup_serial
     kernel(p1, p2, g_out, alpha_out)
 
 
-@njit(**_JIT)
-def lemma1_many(p1, p2, alpha, out):
+@_jit
+def lemma1_many(p1: np.ndarray, p2: np.ndarray, alpha: np.ndarray, out: np.ndarray) -> None:
     """h(alpha - 1) = -log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)) for 0 < p2 < p1, 0 < alpha < inf."""
     for i in range(p1.shape[0]):
-        w, gm, q, total, lw = pair_state(p1[i], p2[i])
-        out[i] = h_value(alpha[i] - 1.0, w, gm, q, total, lw)
+        out[i] = lemma1_at(alpha[i] - 1.0, pair_terms(p1[i], p2[i]))
 
 
-@njit(**_JIT)
-def g_many(p1, p2, alpha, out):
+@_jit
+def renyi_objective_many(p1: np.ndarray, p2: np.ndarray, alpha: np.ndarray, out: np.ndarray) -> None:
     """g(alpha) = h(alpha - 1)/alpha for 0 < p2 < p1 and alpha >= 1 (alpha = 1: the limit)."""
     for i in range(p1.shape[0]):
-        w, gm, q, total, lw = pair_state(p1[i], p2[i])
-        out[i] = h_value(alpha[i] - 1.0, w, gm, q, total, lw) / alpha[i]
+        out[i] = lemma1_at(alpha[i] - 1.0, pair_terms(p1[i], p2[i])) / alpha[i]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,8 +258,8 @@ def g_many(p1, p2, alpha, out):
 _PIXELDP_EPS_MAX = 1.0  # the Gaussian mechanism's calibration holds for epsilon <= 1 only
 
 
-@njit(**_JIT)
-def _pixeldp_log_c(eps, p1, p2):
+@_jit
+def _pixeldp_log_c(eps: float, p1: float, p2: float) -> tuple[float, float]:
     """log C(eps) and C'(eps)/C(eps)."""
     e1 = math.exp(eps)
     slack = p1 - e1 * e1 * p2
@@ -225,8 +268,8 @@ def _pixeldp_log_c(eps, p1, p2):
     return log_c, dlog_c
 
 
-@njit(**_JIT)
-def pixeldp_unit(p1, p2):
+@_jit
+def pixeldp_unit(p1: float, p2: float) -> tuple[float, float]:
     """(max L per unit sigma, the maximising epsilon) for validated p1 > p2 >= 0."""
     if p2 > 0.0:
         w = 0.5 * (math.log(p1) - math.log(p2))
@@ -255,19 +298,19 @@ def pixeldp_unit(p1, p2):
     return lo / math.sqrt(2.0 * log_c), lo
 
 
-@njit(parallel=True, **_JIT)
-def _pixeldp_parallel(p1, p2, r_out, eps_out):
+@_jit_parallel
+def _pixeldp_parallel(p1: np.ndarray, p2: np.ndarray, r_out: np.ndarray, eps_out: np.ndarray) -> None:
     for i in prange(p1.shape[0]):
         r_out[i], eps_out[i] = pixeldp_unit(p1[i], p2[i])
 
 
-@njit(**_JIT)
-def _pixeldp_serial(p1, p2, r_out, eps_out):
+@_jit
+def _pixeldp_serial(p1: np.ndarray, p2: np.ndarray, r_out: np.ndarray, eps_out: np.ndarray) -> None:
     for i in range(p1.shape[0]):
         r_out[i], eps_out[i] = pixeldp_unit(p1[i], p2[i])
 
 
-def pixeldp_many(p1, p2, r_out, eps_out):
+def pixeldp_many(p1: np.ndarray, p2: np.ndarray, r_out: np.ndarray, eps_out: np.ndarray) -> None:
     """Vectorised :func:`pixeldp_unit` over 1-D arrays of valid pairs with p1 > p2."""
     kernel = _pixeldp_parallel if p1.shape[0] >= PARALLEL_MIN else _pixeldp_serial
     kernel(p1, p2, r_out, eps_out)
@@ -282,4 +325,4 @@ def warm_up() -> None:
     for kernel in (_renyi_sup_parallel, _renyi_sup_serial, _pixeldp_parallel, _pixeldp_serial):
         kernel(a, b, out1, out2)
     lemma1_many(a, b, np.array([1.5, 2.0]), out1)
-    g_many(a, b, np.array([1.5, 2.0]), out1)
+    renyi_objective_many(a, b, np.array([1.5, 2.0]), out1)

@@ -11,8 +11,28 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Collection
+from typing import NamedTuple, cast
 
 import numpy as np
+
+__all__ = [
+    "SUM_TOLERANCE",
+    "PairAndOrder",
+    "real_array",
+    "as_float_array",
+    "check_probability",
+    "check_pair",
+    "check_sigma",
+    "check_scalar_sigma",
+    "check_alpha",
+    "as_int_array",
+    "check_counts",
+    "check_positive_int",
+    "check_choice",
+    "check_pair_and_order",
+    "check_real",
+]
 
 # p1 + p2 may exceed 1 by this much (rounding in the caller's arithmetic) before we refuse.
 SUM_TOLERANCE = 1e-12
@@ -21,7 +41,7 @@ SUM_TOLERANCE = 1e-12
 _INT64_END = 2**63
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     """A short repr of a scalar or of the first offending array element."""
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
@@ -30,7 +50,7 @@ def _show(value) -> str:
     return repr(value)
 
 
-def _first_bad(arr: np.ndarray, bad: np.ndarray):
+def _first_bad(arr: np.ndarray, bad: np.ndarray) -> tuple[object, str]:
     """The first element of ``arr`` where ``bad`` holds, and a suffix describing its position."""
     idx = np.argwhere(bad)[0]
     value = arr[tuple(idx)] if arr.ndim else arr[()]
@@ -38,12 +58,12 @@ def _first_bad(arr: np.ndarray, bad: np.ndarray):
     return value, where
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """A numpy scalar as the Python object it holds (so messages show ``'a'``, not ``np.str_('a')``)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _not_real(value) -> str | None:
+def _not_real(value: object) -> str | None:
     """None if ``value`` is a real number (bools included); otherwise the end of an error message."""
     value = _plain(value)
     if isinstance(value, (str, bytes)):
@@ -55,7 +75,7 @@ def _not_real(value) -> str | None:
     return ""
 
 
-def real_array(name: str, value, what: str = "a real number") -> np.ndarray:
+def real_array(name: str, value: object, what: str = "a real number") -> np.ndarray:
     """``np.asarray(value)``, refusing what numpy would convert silently or mangle.
 
     Refused: masked arrays (their mask would be dropped), ``None``, strings, complex numbers and
@@ -79,7 +99,7 @@ def real_array(name: str, value, what: str = "a real number") -> np.ndarray:
     return arr
 
 
-def as_float_array(name: str, value) -> np.ndarray:
+def as_float_array(name: str, value: object) -> np.ndarray:
     """Convert to a float64 array; refuse non-real input (see :func:`real_array`)."""
     arr = real_array(name, value)
     try:
@@ -88,7 +108,7 @@ def as_float_array(name: str, value) -> np.ndarray:
         raise ValueError(f"{name} ({value!r}) must be a real number or an array of real numbers") from None
 
 
-def check_probability(name: str, value) -> np.ndarray:
+def check_probability(name: str, value: object) -> np.ndarray:
     """A probability (or array of them): finite, in [0, 1], not NaN."""
     arr = as_float_array(name, value)
     bad = np.isnan(arr)
@@ -102,7 +122,7 @@ def check_probability(name: str, value) -> np.ndarray:
     return arr
 
 
-def check_pair(p1, p2) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(p1: object, p2: object) -> tuple[np.ndarray, np.ndarray]:
     """Validate (p1, p2): probabilities with p1 + p2 <= 1 (up to rounding), broadcast together."""
     a = check_probability("p1", p1)
     b = check_probability("p2", p2)
@@ -121,25 +141,46 @@ def check_pair(p1, p2) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def check_sigma(sigma) -> np.ndarray:
-    """The noise level: finite and > 0 (scalar or array broadcastable with p1, p2)."""
-    arr = as_float_array("sigma", sigma)
+def check_sigma(sigma: object, *, allow_zero: bool = False, name: str = "sigma") -> np.ndarray:
+    """A noise level (or array of them): finite and > 0 (>= 0 with ``allow_zero``).
+
+    Arrays are accepted (the radius functions broadcast sigma with p1 and p2); messages name the
+    first offending element, e.g. ``"sigma (-1.0) must be > 0"``,
+    ``"sigma (nan) at index (1,) must be finite and > 0"``.
+    """
+    arr = as_float_array(name, sigma)
+    op = ">=" if allow_zero else ">"
     bad = ~np.isfinite(arr)
     if bad.any():
         v, where = _first_bad(arr, bad)
-        raise ValueError(f"sigma ({_show(v)}){where} must be finite and > 0")
-    bad = arr <= 0.0
+        raise ValueError(f"{name} ({_show(v)}){where} must be finite and {op} 0")
+    bad = (arr < 0.0) if allow_zero else (arr <= 0.0)
     if bad.any():
         v, where = _first_bad(arr, bad)
-        raise ValueError(f"sigma ({_show(v)}){where} must be > 0")
+        raise ValueError(f"{name} ({_show(v)}){where} must be {op} 0")
     return arr
 
 
-def check_alpha(alpha, name: str = "alpha") -> float:
+def check_scalar_sigma(sigma: object, *, allow_zero: bool = False, name: str = "sigma") -> float:
+    """One noise level as a float: finite and > 0 (>= 0 with ``allow_zero``).
+
+    The checks and messages of :func:`check_sigma` (``"sigma (-1.0) must be > 0"``,
+    ``"sigma (inf) must be finite and > 0"``, ``"sigma ('0.5') must be a real number, not a
+    string"``), and arrays are refused: ``"sigma must be a single number, got an array of shape
+    (2,)"``. For the certification functions and the model backends, which use one noise level
+    per call.
+    """
+    arr = check_sigma(sigma, allow_zero=allow_zero, name=name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a single number, got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def check_alpha(alpha: object, name: str = "alpha") -> float:
     """A significance level in the open interval (0, 1)."""
     real_array(name, alpha, "a real number in the open interval (0, 1)")
     try:
-        a = float(alpha)
+        a = float(alpha)  # type: ignore[arg-type]  # real_array let only real numbers through
     except (TypeError, ValueError):
         raise ValueError(f"{name} ({alpha!r}) must be a real number in the open interval (0, 1)") from None
     if not (0.0 < a < 1.0):  # also false for NaN
@@ -147,11 +188,13 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     return a
 
 
-def _exact_int(value):
+def _exact_int(value: object) -> int | None:
     """The Python int equal to a real number ``value``, or None if it is not a finite integer."""
     value = _plain(value)
     if isinstance(value, int):
         return int(value)
+    if not isinstance(value, numbers.Real):  # real_array let only real numbers through
+        return None
     try:
         f = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -159,7 +202,7 @@ def _exact_int(value):
     return int(f) if math.isfinite(f) and f.is_integer() else None
 
 
-def as_int_array(name: str, value, what: str = "an integer", *, minimum: int | None = None) -> np.ndarray:
+def as_int_array(name: str, value: object, what: str = "an integer", *, minimum: int | None = None) -> np.ndarray:
     """Integers (integer-valued floats accepted) as an int64 array, checked before conversion.
 
     Values that are not finite integers, or below ``minimum``, raise ``"{name} (v) at index (i,)
@@ -201,7 +244,7 @@ def as_int_array(name: str, value, what: str = "an integer", *, minimum: int | N
     return arr.astype(np.int64)
 
 
-def check_counts(name: str, counts, *, ndim: int | None = 1, min_classes: int = 2) -> np.ndarray:
+def check_counts(name: str, counts: object, *, ndim: int | None = 1, min_classes: int = 2) -> np.ndarray:
     """Class counts: non-negative integers (integer-valued floats accepted) below 2**63, given shape.
 
     The number of samples (the sum over the last axis) must be below 2**63 too, so that it is
@@ -225,7 +268,7 @@ def check_counts(name: str, counts, *, ndim: int | None = 1, min_classes: int = 
     return arr
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
+def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     """An integer >= minimum (bools and non-integral floats refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
@@ -237,17 +280,33 @@ def check_positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_choice(name: str, value, choices) -> str:
+def check_choice(name: str, value: object, choices: Collection[str]) -> str:
     """One of a fixed set of names."""
     if value not in choices:
         raise ValueError(f"{name} ({value!r}) must be one of {', '.join(repr(c) for c in choices)}")
-    return value
+    return cast(str, value)
 
 
-def check_pair_and_order(p1, p2, alpha, *, minimum: float, inclusive: bool):
+class PairAndOrder(NamedTuple):
+    """Validated ``(p1, p2, order)``, broadcast together and flattened (see :func:`check_pair_and_order`)."""
+
+    p1: np.ndarray
+    """Flat contiguous float64 array."""
+    p2: np.ndarray
+    """Flat contiguous float64 array."""
+    order: np.ndarray
+    """The Renyi orders, flat contiguous float64."""
+    shape: tuple[int, ...]
+    """The broadcast shape, to restore the output's shape."""
+    scalar: bool
+    """Whether all three inputs were scalars (the result is then a float)."""
+
+
+def check_pair_and_order(p1: object, p2: object, alpha: object, *, minimum: float,
+                         inclusive: bool) -> PairAndOrder:
     """Validate (p1, p2) and a Renyi order alpha (>= or > minimum), broadcast all three.
 
-    Returns flat contiguous float64 arrays ``a, b, alpha``, the broadcast shape, and whether all
+    Returns flat contiguous float64 arrays for the three, the broadcast shape, and whether all
     inputs were scalars.
     """
     a, b = check_pair(p1, p2)
@@ -255,7 +314,7 @@ def check_pair_and_order(p1, p2, alpha, *, minimum: float, inclusive: bool):
     bad = np.isnan(al) | ((al < minimum) if inclusive else (al <= minimum))
     if bad.any():
         v, _ = _first_bad(al, bad)
-        raise ValueError(f"alpha ({float(v)!r}) must be a Renyi order {'>=' if inclusive else '>'} {minimum:g}")
+        raise ValueError(f"alpha ({_show(v)}) must be a Renyi order {'>=' if inclusive else '>'} {minimum:g}")
     scalar = a.ndim == 0 and al.ndim == 0
     try:
         a, b, al = np.broadcast_arrays(a, b, al)
@@ -263,16 +322,17 @@ def check_pair_and_order(p1, p2, alpha, *, minimum: float, inclusive: bool):
         raise ValueError(f"alpha (shape {al.shape}) must broadcast with p1 and p2 (shape {a.shape})") from None
     shape = a.shape
     a, b, al = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, al))
-    return a, b, al, shape, scalar
+    return PairAndOrder(a, b, al, shape, scalar)
 
 
-def check_real(name: str, value, *, minimum: float = 0.0, strict: bool = False, allow_inf: bool = False) -> float:
+def check_real(name: str, value: object, *, minimum: float = 0.0, strict: bool = False,
+               allow_inf: bool = False) -> float:
     """A real number >= minimum (> minimum when strict); finite unless ``allow_inf`` (+inf only)."""
     if isinstance(value, bool):
         raise ValueError(f"{name} ({value!r}) must be a real number")
     real_array(name, value)
     try:
-        v = float(value)
+        v = float(value)  # type: ignore[arg-type]  # real_array let only real numbers through
     except (TypeError, ValueError):
         raise ValueError(f"{name} ({value!r}) must be a real number") from None
     op = ">" if strict else ">="

@@ -10,17 +10,18 @@ two together for any backend (the numpy :class:`CallableBackend` here, the torch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._validate import _show, check_alpha, check_choice, check_positive_int
+from ._validate import _show, check_alpha, check_choice, check_positive_int, check_scalar_sigma
 from .certificate import (
     Certificate,
     Prediction,
     _check_bounds,
     _check_guarantee,
-    _check_scalar_sigma,
     certify_from_counts,
     certify_from_counts_single,
     predict_from_counts,
@@ -42,7 +43,7 @@ class Backend(Protocol):
 
     num_classes: int
 
-    def sample_counts(self, x, sigma: float, n: int, *, batch_size: int, generator) -> np.ndarray:
+    def sample_counts(self, x: Any, sigma: float, n: int, *, batch_size: int, generator: Any) -> np.ndarray:
         """Class counts of the base classifier on ``n`` noisy copies ``x + N(0, sigma^2 I)``.
 
         Must draw fresh noise on every call (two calls with the same generator object give
@@ -77,7 +78,7 @@ class CallableBackend:
     from OS entropy). At most ``batch_size`` noisy copies exist at a time.
     """
 
-    def __init__(self, fn: Callable[[np.ndarray], Any], num_classes: int):
+    def __init__(self, fn: Callable[[np.ndarray], ArrayLike], num_classes: int) -> None:
         if not callable(fn):
             raise ValueError(f"fn ({fn!r}) must be callable: a function mapping a batch of inputs to labels")
         self.fn = fn
@@ -129,7 +130,8 @@ class CallableBackend:
             )
         return labels
 
-    def sample_counts(self, x, sigma: float, n: int, *, batch_size: int = 1000, generator=None) -> np.ndarray:
+    def sample_counts(self, x: ArrayLike, sigma: float, n: int, *, batch_size: int = 1000,
+                      generator: np.random.Generator | None = None) -> np.ndarray:
         """Class counts of ``fn`` on ``n`` noisy copies ``x + sigma * N(0, I)``.
 
         Parameters
@@ -150,24 +152,24 @@ class CallableBackend:
         -------
         numpy.ndarray of int64, shape (num_classes,)
         """
-        x = _check_input(x)
-        sigma = _check_scalar_sigma(sigma)
+        clean = _check_input(x)
+        sigma = check_scalar_sigma(sigma)
         n = check_positive_int("n", n)
         batch_size = check_positive_int("batch_size", batch_size)
-        generator = _check_generator(generator)
+        rng = _check_generator(generator)
         counts = np.zeros(self.num_classes, dtype=np.int64)
         remaining = n
         while remaining > 0:
             b = min(batch_size, remaining)
-            noise = generator.standard_normal((b, *x.shape), dtype=x.dtype)
-            noise *= x.dtype.type(sigma)
-            noise += x
+            noise = rng.standard_normal((b, *clean.shape), dtype=clean.dtype)
+            noise *= clean.dtype.type(sigma)
+            noise += clean
             counts += np.bincount(self._labels(noise), minlength=self.num_classes)
             remaining -= b
         return counts
 
 
-def _check_input(x) -> np.ndarray:
+def _check_input(x: object) -> np.ndarray:
     try:
         arr = np.asarray(x)
     except Exception:  # e.g. a GPU tensor
@@ -186,7 +188,7 @@ def _check_input(x) -> np.ndarray:
     return arr
 
 
-def _check_generator(generator) -> np.random.Generator:
+def _check_generator(generator: object) -> np.random.Generator:
     if generator is None:
         return np.random.default_rng()
     if not isinstance(generator, np.random.Generator):
@@ -197,7 +199,7 @@ def _check_generator(generator) -> np.random.Generator:
     return generator
 
 
-def _check_backend(backend) -> None:
+def _check_backend(backend: object) -> None:
     if not isinstance(backend, Backend):
         raise ValueError(
             f"backend ({type(backend).__name__}) must implement the Backend protocol: "
@@ -205,7 +207,7 @@ def _check_backend(backend) -> None:
         )
 
 
-def _sample(backend, x, sigma: float, n: int, batch_size: int, generator) -> np.ndarray:
+def _sample(backend: Backend, x: Any, sigma: float, n: int, batch_size: int, generator: Any) -> np.ndarray:
     """Call the backend and check that it kept the contract (shape, integer counts summing to n)."""
     counts = np.asarray(backend.sample_counts(x, sigma, n, batch_size=batch_size, generator=generator))
     k = int(backend.num_classes)
@@ -219,9 +221,9 @@ def _sample(backend, x, sigma: float, n: int, batch_size: int, generator) -> np.
     return counts.astype(np.int64)
 
 
-def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float = 0.001,
-            method: str = "clopper-pearson", bounds=("renyi",), batch_size: int = 1000,
-            generator=None, allow_unguaranteed: bool = False, single_sample_set: bool = False) -> Certificate:
+def certify(backend: Backend, x: Any, sigma: float, *, n0: int, n: int, alpha: float = 0.001,
+            method: str = "clopper-pearson", bounds: str | Iterable[str] = ("renyi",), batch_size: int = 1000,
+            generator: Any = None, allow_unguaranteed: bool = False, single_sample_set: bool = False) -> Certificate:
     """Certify the smoothed classifier at ``x`` (Cohen et al.'s CERTIFY with any backend).
 
     Draws ``n0`` noisy samples to select the class (the argmax of their counts), then ``n`` fresh
@@ -277,26 +279,26 @@ def certify(backend: Backend, x, sigma: float, *, n0: int, n: int, alpha: float 
     Certificate
     """
     _check_backend(backend)
-    sigma = _check_scalar_sigma(sigma)
+    sigma = check_scalar_sigma(sigma)
     n0 = check_positive_int("n0", n0)
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
-    bounds = _check_bounds(bounds)
+    names = _check_bounds(bounds)
     _check_guarantee(method, allow_unguaranteed, single=single_sample_set)  # before any sampling
     if single_sample_set:
         counts = _sample(backend, x, sigma, n, batch_size, generator)
-        return certify_from_counts_single(counts, sigma, alpha=alpha, method=method, bounds=bounds,
+        return certify_from_counts_single(counts, sigma, alpha=alpha, method=method, bounds=names,
                                           allow_unguaranteed=allow_unguaranteed)
     selection = _sample(backend, x, sigma, n0, batch_size, generator)
     estimation = _sample(backend, x, sigma, n, batch_size, generator)
-    return certify_from_counts(selection, estimation, sigma, alpha=alpha, method=method, bounds=bounds,
+    return certify_from_counts(selection, estimation, sigma, alpha=alpha, method=method, bounds=names,
                                allow_unguaranteed=allow_unguaranteed)
 
 
-def predict(backend: Backend, x, sigma: float, *, n: int, alpha: float = 0.001, batch_size: int = 1000,
-            generator=None) -> Prediction:
+def predict(backend: Backend, x: Any, sigma: float, *, n: int, alpha: float = 0.001, batch_size: int = 1000,
+            generator: Any = None) -> Prediction:
     """Predict with the smoothed classifier at ``x`` (Cohen et al.'s PREDICT with any backend).
 
     Draws ``n`` noisy samples and applies :func:`renyi_cert.certificate.predict_from_counts`:
@@ -318,7 +320,7 @@ def predict(backend: Backend, x, sigma: float, *, n: int, alpha: float = 0.001, 
     Prediction
     """
     _check_backend(backend)
-    sigma = _check_scalar_sigma(sigma)
+    sigma = check_scalar_sigma(sigma)
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
     alpha = check_alpha(alpha)

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
-from scipy.special import ndtri
+from numpy.typing import ArrayLike
 
-from . import _kernels
 from ._validate import check_pair, check_pair_and_order, check_sigma
+
+# numba (the kernels) and scipy are imported on first use, not with the package: see
+# benchmarks/bench_import.py for what that saves and what the first call then costs.
 
 __all__ = [
     "RadiusResult",
@@ -77,11 +80,21 @@ class PixelDPResult:
     delta: float | np.ndarray
 
 
-def _finish(arr: np.ndarray, scalar: bool):
+def _finish(arr: np.ndarray, scalar: bool) -> float | np.ndarray:
     return float(arr) if scalar else arr
 
 
-def _prepare(p1, p2, sigma):
+class _PairAndSigma(NamedTuple):
+    """Validated (p1, p2, sigma): p1 and p2 broadcast together, sigma as given (see :func:`_prepare`)."""
+
+    p1: np.ndarray
+    p2: np.ndarray
+    sigma: np.ndarray
+    shape: tuple[int, ...]  # the broadcast shape of all three
+    scalar: bool  # all three were scalars: return a float
+
+
+def _prepare(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> _PairAndSigma:
     a, b = check_pair(p1, p2)
     s = check_sigma(sigma)
     scalar = a.ndim == 0 and s.ndim == 0
@@ -91,11 +104,13 @@ def _prepare(p1, p2, sigma):
         raise ValueError(
             f"sigma (shape {s.shape}) must broadcast with p1 and p2 (shape {a.shape})"
         ) from None
-    return a, b, s, shape, scalar
+    return _PairAndSigma(a, b, s, shape, scalar)
 
 
-def _renyi_unit(a: np.ndarray, b: np.ndarray):
+def _renyi_unit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """sup g and alpha* (flat arrays) for validated pairs of any shape."""
+    from . import _kernels
+
     a = np.ascontiguousarray(a, dtype=np.float64).ravel()
     b = np.ascontiguousarray(b, dtype=np.float64).ravel()
     g = np.empty_like(a)
@@ -119,7 +134,7 @@ def _renyi_unit(a: np.ndarray, b: np.ndarray):
     return g, alpha
 
 
-def radius_details(p1, p2, sigma) -> RadiusResult:
+def radius_details(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> RadiusResult:
     """The paper's certified radius and the maximising Renyi order alpha*.
 
     Computes ``L = sigma * sqrt(2 * sup_{alpha > 1} g(alpha))`` with
@@ -160,7 +175,7 @@ def radius_details(p1, p2, sigma) -> RadiusResult:
     return RadiusResult(radius=_finish(r, scalar), alpha=_finish(np.array(al), scalar))
 
 
-def radius(p1, p2, sigma):
+def radius(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> float | np.ndarray:
     """The paper's certified l2 radius, with the supremum over the Renyi order taken exactly.
 
     ``L = sigma * sqrt(2 sup_{alpha>1} -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)))``
@@ -185,7 +200,7 @@ def radius(p1, p2, sigma):
     return _finish(r, scalar)
 
 
-def renyi_objective(p1, p2, alpha):
+def renyi_objective(p1: ArrayLike, p2: ArrayLike, alpha: ArrayLike) -> float | np.ndarray:
     """g(alpha) = -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)), the quantity maximised.
 
     ``sigma * sqrt(2 g(alpha))`` is a valid radius for every alpha >= 1; :func:`radius` takes the
@@ -202,8 +217,10 @@ def renyi_objective(p1, p2, alpha):
     out = np.zeros_like(a)
     inner = (a > b) & (b > 0.0) & np.isfinite(al)
     if inner.any():
+        from . import _kernels
+
         vals = np.empty(int(inner.sum()))
-        _kernels.g_many(a[inner], b[inner], al[inner], vals)
+        _kernels.renyi_objective_many(a[inner], b[inner], al[inner], vals)
         out[inner] = vals
     edge = (a > b) & (b == 0.0) & np.isfinite(al)
     with np.errstate(divide="ignore"):
@@ -211,7 +228,7 @@ def renyi_objective(p1, p2, alpha):
     return _finish(out.reshape(shape), scalar)
 
 
-def cohen_radius(p1, p2, sigma):
+def cohen_radius(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> float | np.ndarray:
     """Cohen, Rosenfeld & Kolter's tight Gaussian bound ``sigma/2 (Phi^-1(p1) - Phi^-1(p2))``.
 
     Cohen et al., "Certified Adversarial Robustness via Randomized Smoothing", ICML 2019,
@@ -229,6 +246,8 @@ def cohen_radius(p1, p2, sigma):
     1.2815515655
     """
     a, b, s, shape, scalar = _prepare(p1, p2, sigma)
+    from scipy.special import ndtri
+
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         direct = ndtri(a) - ndtri(b)
         delta = a - b
@@ -244,7 +263,10 @@ def cohen_radius(p1, p2, sigma):
     return _finish(np.array(r), scalar)
 
 
-def _pixeldp(a: np.ndarray, b: np.ndarray):
+def _pixeldp(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The radius per unit sigma and the optimal epsilon (flat arrays) for validated pairs."""
+    from . import _kernels
+
     a = np.ascontiguousarray(a, dtype=np.float64).ravel()
     b = np.ascontiguousarray(b, dtype=np.float64).ravel()
     unit = np.zeros_like(a)
@@ -261,7 +283,7 @@ def _pixeldp(a: np.ndarray, b: np.ndarray):
     return unit, eps
 
 
-def pixeldp_details(p1, p2, sigma) -> PixelDPResult:
+def pixeldp_details(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> PixelDPResult:
     """The PixelDP bound with its optimal (epsilon, delta); see :func:`pixeldp_radius`."""
     a, b, s, shape, scalar = _prepare(p1, p2, sigma)
     unit, eps = _pixeldp(a, b)
@@ -274,7 +296,7 @@ def pixeldp_details(p1, p2, sigma) -> PixelDPResult:
     )
 
 
-def pixeldp_radius(p1, p2, sigma):
+def pixeldp_radius(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> float | np.ndarray:
     """The PixelDP certified radius (Lecuyer et al., S&P 2019), Gaussian mechanism.
 
     The Gaussian mechanism with standard deviation sigma is (epsilon, delta)-DP for l2 changes
@@ -300,4 +322,4 @@ def pixeldp_radius(p1, p2, sigma):
 
 
 #: The bound functions by name, as used by the certificate and the command-line tools.
-BOUNDS = {"renyi": radius, "cohen": cohen_radius, "pixeldp": pixeldp_radius}
+BOUNDS: dict[str, Callable[[ArrayLike, ArrayLike, ArrayLike], float | np.ndarray]] = {"renyi": radius, "cohen": cohen_radius, "pixeldp": pixeldp_radius}

@@ -11,7 +11,6 @@ run; the reproduction report tabulates it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from ._validate import check_alpha, check_positive_int, check_real
@@ -38,7 +37,7 @@ class RadiusCap:
     p1_lower, p2_upper : float
         The bounds of the unanimous outcome.
     radii : Mapping of str to float
-        The largest radius per bound (read-only).
+        The largest radius per bound (read-only, :class:`renyi_cert.certificate.Radii`).
     """
 
     n: int
@@ -72,7 +71,7 @@ def radius_cap(n: int, alpha: float, sigma: float, *, bounds: Sequence[str] | st
     cert = certify_from_counts([1] + zeros, [n] + zeros, sigma, alpha=alpha, method=method,
                                bounds=bounds, allow_unguaranteed=allow_unguaranteed)
     return RadiusCap(n=n, alpha=cert.alpha, sigma=cert.sigma, method=cert.method, p1_lower=cert.p1_lower,
-                     p2_upper=cert.p2_upper, radii=MappingProxyType(dict(cert.radii)))
+                     p2_upper=cert.p2_upper, radii=cert.radii)
 
 
 def min_samples(radius: float, sigma: float, alpha: float, *, bound: str = "renyi") -> int:

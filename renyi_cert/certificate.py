@@ -21,17 +21,20 @@ infinite radius.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import numpy as np
-from scipy.stats import binomtest
+from numpy.typing import ArrayLike
 
-from ._validate import check_alpha, check_choice, check_counts, check_sigma
+from ._validate import check_alpha, check_choice, check_counts, check_scalar_sigma
 from .bounds import BOUNDS
-from .intervals import GUARANTEED_METHODS, METHODS, _p1_lower_cap, _top2_unclipped
+from .intervals import GUARANTEED_METHODS, METHODS, _p1_lower_cap, _top2_unclipped, _top_two
 
 __all__ = [
     "Certificate",
+    "Radii",
     "Prediction",
     "certify_from_counts",
     "certify_from_counts_single",
@@ -39,6 +42,26 @@ __all__ = [
 ]
 
 ABSTAIN = -1
+
+
+class Radii(dict[str, float]):
+    """A read-only ``dict`` of certified radii (bound name -> radius).
+
+    Reading, iteration, equality, ``json.dumps``, ``pickle``, ``copy.deepcopy`` and
+    ``dataclasses.asdict`` behave as for a dict; every change raises ``TypeError``.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a certificate's radii are read-only; copy them with dict(cert.radii) to change them")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[Radii], tuple[dict[str, float]]]:
+        return (type(self), (dict(self),))
+
+    def __repr__(self) -> str:
+        return f"Radii({dict.__repr__(self)})"
 
 
 @dataclass(frozen=True)
@@ -55,9 +78,11 @@ class Certificate:
         ``n`` samples (other methods are capped there), so always below 1.
     p2_upper : float
         Upper confidence bound on the probability of every other class (at most ``1 - p1_lower``).
-    radii : dict of str to float
+    radii : Mapping of str to float
         Certified l2 radius per requested bound (``"renyi"``, ``"cohen"``, ``"pixeldp"``), in the
-        order requested; all 0.0 on abstain.
+        order requested; all 0.0 on abstain. Read-only (:class:`Radii`, a dict that refuses
+        changes; a copy of what was passed), so ``json.dumps``, ``pickle`` and
+        ``dataclasses.asdict`` work as on a dict.
     sigma : float
         Noise standard deviation.
     alpha : float
@@ -80,13 +105,17 @@ class Certificate:
     prediction: int
     p1_lower: float
     p2_upper: float
-    radii: dict
+    radii: Mapping[str, float]
     sigma: float
     alpha: float
     method: str
     n0: int
     n: int
     guaranteed: bool
+
+    def __post_init__(self) -> None:
+        # A frozen dataclass still holds whatever mapping it was given: keep a read-only copy.
+        object.__setattr__(self, "radii", Radii(self.radii))
 
     @property
     def abstained(self) -> bool:
@@ -133,14 +162,7 @@ class Prediction:
         return self.prediction == ABSTAIN
 
 
-def _check_scalar_sigma(sigma) -> float:
-    s = check_sigma(sigma)
-    if s.ndim != 0:
-        raise ValueError(f"sigma must be a single number, got an array of shape {s.shape}")
-    return float(s)
-
-
-def _check_bounds(bounds) -> tuple[str, ...]:
+def _check_bounds(bounds: str | Iterable[str]) -> tuple[str, ...]:
     if isinstance(bounds, str):
         bounds = (bounds,)
     try:
@@ -176,7 +198,7 @@ _HOW_TO_OPT_IN = (
 )
 
 
-def _check_guarantee(method: str, allow_unguaranteed, *, single: bool = False) -> bool:
+def _check_guarantee(method: str, allow_unguaranteed: object, *, single: bool = False) -> bool:
     """Whether certifying with ``method`` (and one sample set if ``single``) is guaranteed.
 
     Raises ``ValueError`` saying why not, and how to opt in, unless ``allow_unguaranteed`` is
@@ -213,9 +235,9 @@ def _certificate(estimation_counts: np.ndarray, top: int | None, sigma: float, a
     return Certificate(top, p1_lower, p2_upper, radii, sigma, alpha, method, n0, n, guaranteed)
 
 
-def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: float = 0.001,
-                        method: str = "clopper-pearson", bounds=("renyi",),
-                        allow_unguaranteed: bool = False) -> Certificate:
+def certify_from_counts(selection_counts: ArrayLike, estimation_counts: ArrayLike, sigma: float, *,
+                        alpha: float = 0.001, method: str = "clopper-pearson",
+                        bounds: str | Iterable[str] = ("renyi",), allow_unguaranteed: bool = False) -> Certificate:
     """Certify from separate selection and estimation counts (Cohen et al.'s CERTIFY).
 
     The class ``cA`` is the argmax of ``selection_counts`` (``n0`` noisy samples; ties go to the
@@ -282,17 +304,18 @@ def certify_from_counts(selection_counts, estimation_counts, sigma, *, alpha: fl
             f"selection_counts ({selection.size} classes) and estimation_counts ({estimation.size} classes) "
             "must have the same number of classes"
         )
-    sigma = _check_scalar_sigma(sigma)
+    sigma = check_scalar_sigma(sigma)
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
-    bounds = _check_bounds(bounds)
+    names = _check_bounds(bounds)
     guaranteed = _check_guarantee(method, allow_unguaranteed)
-    top = int(np.argmax(selection))
-    return _certificate(estimation, top, sigma, alpha, method, bounds, int(selection.sum()), guaranteed)
+    top = _top_two(selection).top
+    return _certificate(estimation, top, sigma, alpha, method, names, int(selection.sum()), guaranteed)
 
 
-def certify_from_counts_single(counts, sigma, *, alpha: float = 0.001, method: str = "clopper-pearson",
-                               bounds=("renyi",), allow_unguaranteed: bool = False) -> Certificate:
+def certify_from_counts_single(counts: ArrayLike, sigma: float, *, alpha: float = 0.001,
+                               method: str = "clopper-pearson", bounds: str | Iterable[str] = ("renyi",),
+                               allow_unguaranteed: bool = False) -> Certificate:
     """Certify from one set of counts: the class *and* its bounds come from the same samples.
 
     This is what the official code of Li et al. (2019) did: it took the top two counts of one set
@@ -325,16 +348,16 @@ def certify_from_counts_single(counts, sigma, *, alpha: float = 0.001, method: s
     -------
     Certificate
     """
-    counts = check_counts("counts", counts)
-    sigma = _check_scalar_sigma(sigma)
+    checked = check_counts("counts", counts)
+    sigma = check_scalar_sigma(sigma)
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
-    bounds = _check_bounds(bounds)
+    names = _check_bounds(bounds)
     guaranteed = _check_guarantee(method, allow_unguaranteed, single=True)
-    return _certificate(counts, None, sigma, alpha, method, bounds, 0, guaranteed)
+    return _certificate(checked, None, sigma, alpha, method, names, 0, guaranteed)
 
 
-def predict_from_counts(counts, alpha: float = 0.001) -> Prediction:
+def predict_from_counts(counts: ArrayLike, alpha: float = 0.001) -> Prediction:
     """Cohen et al.'s PREDICT: the top class, or abstain when the top two are not separated.
 
     With ``nA`` the largest count and ``nB`` the largest among the other classes (ties: lowest
@@ -357,13 +380,12 @@ def predict_from_counts(counts, alpha: float = 0.001) -> Prediction:
     -------
     Prediction
     """
-    counts = check_counts("counts", counts)
+    checked = check_counts("counts", counts)
     alpha = check_alpha(alpha)
-    top = int(np.argmax(counts))
-    others = counts.copy()
-    others[top] = -1
-    runner_up = int(np.argmax(others))
-    n_a, n_b = int(counts[top]), int(counts[runner_up])
+    from scipy.stats import binomtest  # on first use: importing scipy.stats takes about half a second
+
+    top, runner_up = _top_two(checked)
+    n_a, n_b = int(checked[top]), int(checked[runner_up])
     pvalue = float(binomtest(n_a, n_a + n_b, p=0.5).pvalue)
     prediction = ABSTAIN if pvalue > alpha else top
     return Prediction(prediction, pvalue, n_a, n_b)

@@ -9,17 +9,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import logsumexp
+from numpy.typing import ArrayLike
 
-from . import _kernels
-from ._validate import as_float_array, check_pair_and_order, check_sigma, real_array
+from ._validate import as_float_array, check_pair_and_order, check_scalar_sigma, real_array
 
 __all__ = ["renyi_divergence", "gaussian_renyi_divergence", "lemma1_bound"]
 
 _SUM_TOL = 1e-9
 
 
-def _distribution(name: str, v) -> np.ndarray:
+def _distribution(name: str, v: ArrayLike) -> np.ndarray:
     arr = as_float_array(name, v)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D probability vector, got shape {arr.shape}")
@@ -32,7 +31,7 @@ def _distribution(name: str, v) -> np.ndarray:
     return arr
 
 
-def _order(alpha, minimum_exclusive: float | None = None) -> float:
+def _order(alpha: float) -> float:
     real_array("alpha", alpha, "a Renyi order in [0, inf]")
     try:
         a = float(alpha)
@@ -43,7 +42,7 @@ def _order(alpha, minimum_exclusive: float | None = None) -> float:
     return a
 
 
-def renyi_divergence(p, q, alpha) -> float:
+def renyi_divergence(p: ArrayLike, q: ArrayLike, alpha: float) -> float:
     """Renyi divergence D_alpha(P || Q) of two discrete distributions, in nats.
 
     Parameters
@@ -85,11 +84,14 @@ def renyi_divergence(p, q, alpha) -> float:
     both = support & (qa > 0)
     if not both.any():
         return math.inf
+    from scipy.special import logsumexp  # scipy on first use: see renyi_cert.bounds
+
     z = a * logp[both] + (1 - a) * logq[both]
     return float(max(0.0, logsumexp(z) / (a - 1)))
 
 
-def gaussian_renyi_divergence(mu1, mu2, sigma1, sigma2=None, alpha=2.0) -> float:
+def gaussian_renyi_divergence(mu1: ArrayLike, mu2: ArrayLike, sigma1: float, sigma2: float | None = None,
+                              alpha: float = 2.0) -> float:
     """D_alpha(N(mu1, sigma1^2 I) || N(mu2, sigma2^2 I)) for isotropic Gaussians in R^d, in nats.
 
     With equal variances this is ``alpha * ||mu1 - mu2||^2 / (2 sigma^2)``, the identity behind
@@ -118,8 +120,8 @@ def gaussian_renyi_divergence(mu1, mu2, sigma1, sigma2=None, alpha=2.0) -> float
         raise ValueError(f"mu1 (shape {m1.shape}) and mu2 (shape {m2.shape}) must be 1-D of equal length")
     if not (np.isfinite(m1).all() and np.isfinite(m2).all()):
         raise ValueError("mu1 and mu2 must be finite")
-    s1 = float(check_sigma(sigma1))
-    s2 = s1 if sigma2 is None else float(check_sigma(sigma2))
+    s1 = check_scalar_sigma(sigma1, name="sigma1")
+    s2 = s1 if sigma2 is None else check_scalar_sigma(sigma2, name="sigma2")
     a = _order(alpha)
     if a == 0 or a == math.inf:
         raise ValueError(f"alpha ({a!r}) must be finite and > 0 for Gaussians")
@@ -136,7 +138,7 @@ def gaussian_renyi_divergence(mu1, mu2, sigma1, sigma2=None, alpha=2.0) -> float
     return a * sq / (2 * va) + d / (2 * (1 - a)) * math.log(va / (v1 ** (1 - a) * v2**a))
 
 
-def lemma1_bound(p1, p2, alpha):
+def lemma1_bound(p1: ArrayLike, p2: ArrayLike, alpha: ArrayLike) -> float | np.ndarray:
     """The paper's Lemma 1: the least Renyi divergence that can move the top class.
 
     If P has top-two probabilities p1 >= p2 and Q's argmax differs from P's, then
@@ -169,6 +171,8 @@ def lemma1_bound(p1, p2, alpha):
             out[zero_p2] = -np.log(1.0 - pa + 2.0 * mean)
     inner = rest & (b > 0.0)
     if inner.any():
+        from . import _kernels  # numba on first use: see renyi_cert.bounds
+
         vals = np.empty(int(inner.sum()))
         _kernels.lemma1_many(a[inner], b[inner], al[inner], vals)
         out[inner] = vals

@@ -53,11 +53,15 @@ Relation to ``statsmodels`` (a test oracle only; the library does not import it)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
+from numpy.typing import ArrayLike
 
 from ._validate import _first_bad, _show, as_int_array, check_alpha, check_choice, check_counts
+
+# scipy.special is imported on first use, not with the package (see benchmarks/bench_import.py);
+# scipy.stats is not used at all (its import alone takes about half a second).
 
 METHODS = ("clopper-pearson", "sison-glaz", "goodman")
 
@@ -140,7 +144,7 @@ class Top2Bounds:
 MAX_TRIALS = 10**13
 
 
-def _check_k_n(k, n) -> tuple[np.ndarray, np.ndarray]:
+def _check_k_n(k: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Successes k and trials n: integers (integer-valued floats accepted), 0 <= k <= n, 1 <= n <= 1e13."""
     out = [as_int_array(name, value, "an integer") for name, value in (("k", k), ("n", n))]
     k_arr, n_arr = out
@@ -167,7 +171,7 @@ def _check_k_n(k, n) -> tuple[np.ndarray, np.ndarray]:
     return k_arr, n_arr
 
 
-def clopper_pearson_bounds(k, n, alpha: float) -> ConfidenceBounds:
+def clopper_pearson_bounds(k: ArrayLike, n: ArrayLike, alpha: float) -> ConfidenceBounds:
     """Two-sided equal-tailed Clopper-Pearson (1934) interval for a binomial proportion.
 
     For ``k ~ Binomial(n, p)``: ``P(p < lower) <= alpha / 2`` and ``P(p > upper) <= alpha / 2`` for
@@ -194,6 +198,8 @@ def clopper_pearson_bounds(k, n, alpha: float) -> ConfidenceBounds:
     ConfidenceBounds
         ``lower``, ``upper`` (floats for scalar input), ``method="clopper-pearson"``, ``alpha``.
     """
+    from scipy import special
+
     alpha = check_alpha(alpha)
     k_arr, n_arr = _check_k_n(k, n)
     kf = k_arr.astype(np.float64)
@@ -223,6 +229,8 @@ def _log_poisson_pmf_at_mean(m: np.ndarray) -> np.ndarray:
     ``m = 20`` on we use Stirling's series ``-log(2 pi m)/2 - 1/(12m) + 1/(360m^3) - 1/(1260m^5)
     + 1/(1680m^7)``, whose truncation error is below ``1/(1188 m^9) < 1e-14`` there.
     """
+    from scipy import special
+
     m = np.asarray(m, dtype=np.float64)
     out = np.zeros(m.shape)
     small = (m > 0) & (m < 20)
@@ -311,7 +319,7 @@ class _SisonGlazCoverage:
             return np.exp(log_p_box + np.log(f) - self.log_pmf_nn)
 
 
-def sison_glaz(counts, alpha: float) -> ConfidenceBounds:
+def sison_glaz(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
     """Sison & Glaz (1995) simultaneous confidence intervals for multinomial proportions.
 
     With (approximate) probability ``1 - alpha`` over ``counts ~ Multinomial(n, p)``, every
@@ -394,7 +402,18 @@ def sison_glaz(counts, alpha: float) -> ConfidenceBounds:
 # Goodman
 
 
-def goodman(counts, alpha: float) -> ConfidenceBounds:
+def _chi2_1_isf(q: float) -> float:
+    """The upper ``q`` quantile of chi-square with 1 degree of freedom.
+
+    ``special.chdtri(1, q)`` is what ``scipy.stats.chi2.isf(q, 1)`` evaluates (bit for bit; tested),
+    without importing ``scipy.stats``; it equals ``2 * gammainccinv(1/2, q) = ndtri(q / 2) ** 2``.
+    """
+    from scipy import special
+
+    return float(special.chdtri(1.0, q))
+
+
+def goodman(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
     """Goodman (1965) simultaneous confidence intervals for multinomial proportions.
 
     Each class gets the score (Wilson-type) interval ``{t : (counts_i - n t)^2 <= A n t (1 - t)}``
@@ -426,7 +445,7 @@ def goodman(counts, alpha: float) -> ConfidenceBounds:
     k = counts.size
     n = float(counts.sum())
     x = counts.astype(np.float64)
-    a_quant = float(stats.chi2.isf(alpha / k, 1))
+    a_quant = _chi2_1_isf(alpha / k)
     disc = a_quant**2 + 4.0 * a_quant * x * (n - x) / n
     upper = (2.0 * x + a_quant + np.sqrt(disc)) / (2.0 * (n + a_quant))
     upper = np.where(counts == n, 1.0, np.minimum(upper, 1.0))
@@ -439,7 +458,7 @@ def goodman(counts, alpha: float) -> ConfidenceBounds:
 # Top two classes
 
 
-def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int | None = None) -> Top2Bounds:
+def top2_bounds(counts: ArrayLike, alpha: float, method: str = "clopper-pearson", top: int | None = None) -> Top2Bounds:
     """Lower bound on the top class's probability and upper bound on every other class's.
 
     ``top`` is the class to bound below: ``top=None`` takes the argmax of ``counts`` (ties: lowest
@@ -517,14 +536,38 @@ def top2_bounds(counts, alpha: float, method: str = "clopper-pearson", top: int 
     return Top2Bounds(top, runner_up, p1_lower, p2_upper, method, alpha)
 
 
-def _top2_unclipped(counts: np.ndarray, alpha: float, method: str, top: int | None) -> tuple[int, int, float, float]:
+class _TopTwo(NamedTuple):
+    """The selected class and the runner-up of a vector of counts (see :func:`_top_two`)."""
+
+    top: int
+    runner_up: int
+
+
+def _top_two(counts: np.ndarray, top: int | None = None) -> _TopTwo:
+    """The top class and the runner-up of validated ``counts`` (a 1-D array, at least 2 classes).
+
+    ``top`` is the argmax of ``counts`` unless given (ties: the lowest index); ``runner_up`` is the
+    argmax of the other classes (ties: the lowest index). The one place the library selects
+    classes: :func:`top2_bounds`, the certification functions and PREDICT all use it.
+    """
+    if top is None:
+        top = int(np.argmax(counts))  # np.argmax breaks ties by the lowest index
+    others = np.asarray(counts).copy()
+    others[top] = -1
+    return _TopTwo(int(top), int(np.argmax(others)))
+
+
+class _Top2Raw(NamedTuple):
+    top: int
+    runner_up: int
+    p1_lower: float
+    p2_upper: float  # not yet clipped to 1 - p1_lower
+
+
+def _top2_unclipped(counts: np.ndarray, alpha: float, method: str, top: int | None) -> _Top2Raw:
     """``(top, runner_up, p1_lower, p2_upper)`` for validated input, ``p2_upper`` not yet clipped to
     ``1 - p1_lower`` (see :func:`top2_bounds`)."""
-    if top is None:
-        top = int(np.argmax(counts))
-    others = counts.copy()
-    others[top] = -1
-    runner_up = int(np.argmax(others))  # np.argmax breaks ties by the lowest index
+    top, runner_up = _top_two(counts, top)
     n = int(counts.sum())
 
     if method == "clopper-pearson":
@@ -532,9 +575,9 @@ def _top2_unclipped(counts: np.ndarray, alpha: float, method: str, top: int | No
         p2_upper = clopper_pearson_bounds(int(counts[runner_up]), n, alpha).upper
     else:
         ci = sison_glaz(counts, alpha) if method == "sison-glaz" else goodman(counts, alpha)
-        p1_lower = float(ci.lower[top])
+        p1_lower = float(np.asarray(ci.lower)[top])
         p2_upper = float(np.max(np.delete(ci.upper, top)))
-    return top, runner_up, float(p1_lower), float(p2_upper)
+    return _Top2Raw(top, runner_up, float(p1_lower), float(p2_upper))
 
 
 def _p1_lower_cap(n: int, alpha: float) -> float:

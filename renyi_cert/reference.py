@@ -13,9 +13,15 @@ NeurIPS 2019, Theorem 1.
 from __future__ import annotations
 
 import math
+from typing import Any
+
+__all__ = ["g_mp", "radius_mp", "cohen_radius_mp"]
+
+# mpmath has no type information: its numbers and its module are typed as Any here.
+MpNumber = Any
 
 
-def _mp():
+def _mp() -> Any:
     try:
         import mpmath
     except ImportError as exc:  # pragma: no cover - mpmath ships with the dev extra
@@ -31,7 +37,7 @@ def _working_dps(p1: float, p2: float, dps: int) -> int:
     return dps + extra + small + 10
 
 
-def g_mp(p1, p2, alpha, mp=None):
+def g_mp(p1: float | MpNumber, p2: float | MpNumber, alpha: float | MpNumber, mp: Any = None) -> MpNumber:
     """g(alpha) = -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)), at the current mp precision."""
     mp = mp or _mp()
     p1, p2, alpha = mp.mpf(p1), mp.mpf(p2), mp.mpf(alpha)
@@ -46,7 +52,7 @@ def g_mp(p1, p2, alpha, mp=None):
     return -mp.log(arg) / alpha
 
 
-def radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50):
+def radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50) -> tuple[MpNumber, MpNumber]:
     """The paper's radius ``sigma * sqrt(2 sup_{alpha>1} g(alpha))`` to ``dps`` significant digits.
 
     The supremum is found by golden-section search on ``log(alpha - 1)`` after bracketing, which
@@ -94,13 +100,13 @@ def radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50):
         return sigma * mp.sqrt(2 * g_star), alpha_star
 
 
-def cohen_radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50):
+def cohen_radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50) -> MpNumber:
     """Cohen et al.'s bound ``sigma/2 (Phi^-1(p1) - Phi^-1(p2))`` at ``dps`` digits (0 if p1 <= p2)."""
     mp = _mp()
     if p1 <= p2:
         return mp.mpf(0)
     with mp.workdps(dps + 10):
-        def ppf(p):
+        def ppf(p: float) -> MpNumber:
             if p == 0:
                 return -mp.inf
             if p == 1:

@@ -15,12 +15,14 @@ return non-negative integers below 2**63 that every generator of numpy and torch
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 __all__ = ["derive_seed", "spawn_seeds"]
 
 
-def _entropy(name: str, values) -> list[int]:
+def _entropy(name: str, values: Iterable[object]) -> list[int]:
     out = []
     for v in values:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:

@@ -311,3 +311,19 @@ def test_kernels_cached_on_disk():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     hits, misses = int(out[0]), int(out[1])
     assert hits >= 1 and misses == 0
+
+
+def test_kernel_pair_terms_are_named():
+    # The kernels pass the per-pair quantities as a NamedTuple (compiled as a plain tuple by numba).
+    from renyi_cert import _kernels
+
+    p1, p2 = 0.9, 0.1
+    t = _kernels.pair_terms(p1, p2)
+    assert isinstance(t, _kernels.PairTerms)
+    assert t.w == pytest.approx(0.5 * math.log(p1 / p2), rel=1e-15)
+    assert t.geo_mean == pytest.approx(math.sqrt(p1 * p2), rel=1e-15)
+    assert t.rest == pytest.approx(0.0, abs=1e-16) and t.total == pytest.approx(1.0, rel=1e-15)
+    assert t.log_cosh_w == pytest.approx(math.log(math.cosh(t.w)), rel=1e-15)
+    # lemma1_at(0) is the alpha -> 1 limit -log(1 - (sqrt(p1) - sqrt(p2))^2)
+    assert _kernels.lemma1_at(0.0, t) == pytest.approx(-math.log(1 - (math.sqrt(p1) - math.sqrt(p2)) ** 2), rel=1e-14)
+    assert _kernels.renyi_sup(p1, p2)[0] == pytest.approx(rc.radius(p1, p2, 1.0) ** 2 / 2, rel=1e-14)

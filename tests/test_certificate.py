@@ -146,6 +146,34 @@ def test_certificate_object():
         empty.radius()
 
 
+def test_certificate_radii_are_read_only():
+    import copy
+    import json
+    import pickle
+
+    c = certify_from_counts([0, 10], [5, 995], 1.0, bounds=("renyi", "cohen"))
+    with pytest.raises(TypeError):
+        c.radii["renyi"] = 10.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del c.radii["renyi"]  # type: ignore[attr-defined]
+    # compares equal to a dict with the same items, keeps the order requested, and dict() gives a plain copy
+    plain = dict(c.radii)
+    assert c.radii == plain and list(c.radii) == ["renyi", "cohen"]
+    assert json.loads(json.dumps(plain)) == plain
+    assert "'renyi': " in repr(c)
+    # a certificate built from a dict keeps its own copy
+    radii = {"renyi": 1.0}
+    d = dataclasses.replace(c, radii=radii)
+    radii["renyi"] = 2.0
+    assert d.radii == {"renyi": 1.0} and d != c
+    # pickling, copying and dataclasses.asdict work as for a dict
+    assert dataclasses.asdict(c)["radii"] == plain
+    for other in (pickle.loads(pickle.dumps(c)), copy.deepcopy(c), copy.copy(c)):
+        assert other == c and other.radii == c.radii
+        with pytest.raises(TypeError):
+            other.radii["renyi"] = 0.0  # type: ignore[index]
+
+
 # --------------------------------------------------------------------------------------------
 # predict_from_counts
 

@@ -22,7 +22,9 @@ from renyi_cert.intervals import (
     METHODS,
     ConfidenceBounds,
     Top2Bounds,
+    _chi2_1_isf,
     _SisonGlazCoverage,
+    _top_two,
     clopper_pearson_bounds,
     goodman,
     sison_glaz,
@@ -262,6 +264,18 @@ def test_goodman_matches_statsmodels(counts, alpha):
     assert r.method == "goodman" and r.alpha == alpha
 
 
+@pytest.mark.parametrize("q", [1e-300, 1e-30, 1e-12, 1e-6, 1e-4, 1e-3, 0.0025, 0.01, 0.05, 1 / 3, 0.5, 0.9, 1 - 1e-12])
+def test_chi2_quantile_without_scipy_stats(q):
+    # goodman's quantile avoids importing scipy.stats: special.chdtri is what chi2.isf evaluates.
+    from scipy import special
+    from scipy.stats import chi2, norm
+
+    assert _chi2_1_isf(q) == float(chi2.isf(q, 1))  # bit for bit
+    assert _chi2_1_isf(q) == pytest.approx(2.0 * special.gammainccinv(0.5, q), rel=1e-13)
+    if q < 0.5:
+        assert _chi2_1_isf(q) == pytest.approx(norm.isf(q / 2) ** 2, rel=1e-12)  # chi2_1 = Z^2
+
+
 def test_goodman_ends_solve_the_score_equation_and_boundaries_exact():
     # Goodman (1965): the ends solve (x - n t)^2 = A n t (1 - t), A = chi2_1 quantile at 1 - alpha/k.
     from scipy.stats import chi2
@@ -353,6 +367,18 @@ def test_top2_top_and_runner_up_selection_and_ties():
     assert isinstance(t, Top2Bounds)
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.top = 0  # type: ignore[misc]
+
+
+def test_top_two_is_the_one_class_selection():
+    # One helper selects classes for top2_bounds, the certificates and PREDICT: argmax with ties to
+    # the lowest index; the runner-up is the argmax of the other classes (ties likewise).
+    assert _top_two(np.array([5, 9, 9, 1])) == (1, 2)
+    assert _top_two(np.array([5, 9, 9, 1]), top=3) == (3, 1)
+    assert _top_two(np.array([0, 0, 7])) == (2, 0)
+    assert _top_two(np.array([4, 4])).runner_up == 1
+    counts = np.array([3, 8, 8])
+    _top_two(counts)
+    assert counts.tolist() == [3, 8, 8]  # the input is not modified
 
 
 @settings(max_examples=80, deadline=None)

@@ -150,8 +150,12 @@ def test_gaussian_divergence_equal_variance_identity_and_errors():
         one + rc.gaussian_renyi_divergence([0.0], [0.0], 1.0, 1.5, alpha=1.2)
     )
     assert rc.gaussian_renyi_divergence([0.0], [0.0], 2.0, 1.0, alpha=5.0) == math.inf  # s_a^2 <= 0
-    with pytest.raises(ValueError, match=r"sigma \(-1.0\) must be > 0"):
+    with pytest.raises(ValueError, match=r"sigma1 \(-1.0\) must be > 0"):
         rc.gaussian_renyi_divergence([0.0], [1.0], -1.0)
+    with pytest.raises(ValueError, match=r"sigma2 \(inf\) must be finite and > 0"):
+        rc.gaussian_renyi_divergence([0.0], [1.0], 1.0, np.inf)
+    with pytest.raises(ValueError, match=r"sigma1 must be a single number, got an array of shape \(2,\)"):
+        rc.gaussian_renyi_divergence([0.0], [1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match=r"alpha \(inf\) must be finite and > 0 for Gaussians"):
         rc.gaussian_renyi_divergence([0.0], [1.0], 1.0, alpha=np.inf)
     with pytest.raises(ValueError, match=r"must be 1-D of equal length"):

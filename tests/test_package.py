@@ -23,6 +23,44 @@ def test_core_imports_without_torch():
     assert out.stdout.strip() == "ok"
 
 
+def test_import_is_light():
+    # `import renyi_cert` loads numpy and the package, nothing heavier: scipy.stats alone takes
+    # about half a second to import, scipy.special and numba a quarter each
+    # (benchmarks/bench_import.py). They are imported by the functions that need them.
+    code = (
+        "import sys\n"
+        "import renyi_cert\n"
+        "heavy = sorted(m for m in ('scipy', 'scipy.special', 'scipy.stats', 'numba', 'matplotlib', 'torch')"
+        " if m in sys.modules)\n"
+        "print(','.join(heavy) or 'none')\n"
+        "renyi_cert.predict_from_counts([3, 9])\n"
+        "print('scipy.stats' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["none", "True"]  # ... and the first use does import what it needs
+
+
+def test_every_module_declares_its_public_names():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(rc.__path__):
+        module = importlib.import_module(f"renyi_cert.{info.name}")
+        assert isinstance(getattr(module, "__all__", None), list), info.name
+        for name in module.__all__:
+            assert hasattr(module, name), (info.name, name)
+
+
+def test_ships_type_information():
+    # PEP 561: the package carries a py.typed marker, and pyproject installs it as package data.
+    tomllib = pytest.importorskip("tomllib")
+    assert (Path(rc.__file__).parent / "py.typed").is_file()
+    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    data = meta["tool"]["setuptools"]["package-data"]
+    assert "py.typed" in data["renyi_cert"] and "py.typed" in data["renyi_cert_torch"]
+
+
 def test_public_names():
     for name in rc.__all__:
         assert hasattr(rc, name), name

@@ -357,3 +357,44 @@ def test_clopper_pearson_k_and_n_beyond_int64():
         clopper_pearson_bounds([1.0, 1e20], 10, 0.05)
     with pytest.raises(ValueError, match=r"^k \(\(1\+0j\)\) must be an integer, not a complex number$"):
         clopper_pearson_bounds(1 + 0j, 10, 0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# One sigma validator (renyi_cert._validate.check_scalar_sigma), shared with the backends
+
+
+@pytest.mark.parametrize(
+    "sigma, allow_zero, match",
+    [
+        (-1.0, False, r"^sigma \(-1\.0\) must be > 0$"),
+        (0.0, False, r"^sigma \(0\.0\) must be > 0$"),
+        (0, False, r"^sigma \(0\.0\) must be > 0$"),
+        (-0.5, True, r"^sigma \(-0\.5\) must be >= 0$"),
+        (float("nan"), False, r"^sigma \(nan\) must be finite and > 0$"),
+        (float("inf"), True, r"^sigma \(inf\) must be finite and >= 0$"),
+        ([0.5, 1.0], False, r"^sigma must be a single number, got an array of shape \(2,\)$"),
+        ("0.5", False, r"^sigma \('0\.5'\) must be a real number, not a string$"),
+        (None, False, r"^sigma \(None\) must be a real number$"),
+    ],
+)
+def test_check_scalar_sigma_messages(sigma, allow_zero, match):
+    from renyi_cert._validate import check_scalar_sigma
+
+    with pytest.raises(ValueError, match=match):
+        check_scalar_sigma(sigma, allow_zero=allow_zero)
+
+
+def test_check_scalar_sigma_values():
+    from renyi_cert._validate import check_scalar_sigma
+
+    assert check_scalar_sigma(0.25) == 0.25 and type(check_scalar_sigma(np.float32(0.5))) is float
+    assert check_scalar_sigma(np.array(2)) == 2.0 and check_scalar_sigma(0.0, allow_zero=True) == 0.0
+    with pytest.raises(ValueError, match=r"^sigma_noise \(-1\.0\) must be > 0$"):
+        check_scalar_sigma(-1.0, name="sigma_noise")
+    # every entry point with one noise level uses it: same message everywhere
+    for call in (lambda s: certify_from_counts([0, 5], [1, 9], s),
+                 lambda s: certify_from_counts_single([1, 9], s, allow_unguaranteed=True),
+                 lambda s: CallableBackend(lambda b: np.zeros(len(b), np.int64), 2).sample_counts(np.zeros(2), s, 3),
+                 lambda s: predict(CallableBackend(lambda b: np.zeros(len(b), np.int64), 2), np.zeros(2), s, n=3)):
+        with pytest.raises(ValueError, match=r"^sigma \(-2\.0\) must be > 0$"):
+            call(-2.0)
