@@ -23,20 +23,27 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from ._cli import interruptible
+from ._cli import int_arg, interruptible, real_arg
+from ._figures import new_figure
+from ._figures import save_figure as write_figure
 from ._files import OutputPathError, atomic_output, check_output_path
-from .bounds import cohen_radius, pixeldp_details, radius_details
+from .bounds import cohen_radius, pixeldp_details, pixeldp_radius, radius_details
+from .bounds import radius as renyi_radius
 
-log = logging.getLogger(__name__)
+__all__ = ["PROG", "MIN_FIGURE_POINTS", "CSV_NAME", "FIGURE_STEM", "ComparisonGrid", "ComparisonSummary",
+           "grid_points", "compute_grid", "summarize", "format_summary", "write_csv", "figure", "figure_paths",
+           "save_figure", "plot", "build_parser", "main"]
 
 PROG = "python -m renyi_cert.compare_pixeldp"
 #: Fewest valid grid points the figure is drawn from (its colour scales need distinct values).
 MIN_FIGURE_POINTS = 3
 CSV_NAME = "radii.csv"
 FIGURE_STEM = "comparison"
+_EXTENT = (0.0, 1.0, 0.0, 0.5)  # the (p1, p2) square the images cover
 
 
 @dataclass(frozen=True)
@@ -187,47 +194,42 @@ def _diverging_norm(vmin: float, vcenter: float, vmax: float):
     return Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-12)
 
 
-def figure(grid: ComparisonGrid):
-    """The comparison figure (a matplotlib ``Figure``, Agg canvas; nothing is written).
-
-    Four panels: the Renyi radius, Renyi/PixelDP, Renyi/Cohen over (p1, p2), and slices.
-
-    Raises
-    ------
-    ValueError
-        If the grid has fewer than :data:`MIN_FIGURE_POINTS` valid points.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
-
-    if grid.p1.size < MIN_FIGURE_POINTS:
-        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has "
-                         f"{grid.p1.size} valid point(s); the figure needs at least {MIN_FIGURE_POINTS}")
+def _pixel_index(grid: ComparisonGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Each valid point's (row, column) in the ``resolution x resolution`` image of the grid."""
     n = grid.resolution
     ix = np.rint(grid.p1 * n).astype(int) - 1
     iy = np.rint(grid.p2 * 2 * n).astype(int) - 1
-    iy = np.clip(iy, 0, n - 1)  # p2 was capped at 1 - p1 on the diagonal
+    return np.clip(iy, 0, n - 1), ix  # p2 was capped at 1 - p1 on the diagonal
 
-    def image(values):
-        img = np.full((n, n), np.nan)
-        img[iy, ix] = values
-        return np.ma.masked_invalid(img)
 
-    extent = (0.0, 1.0, 0.0, 0.5)
-    fig = Figure(figsize=(12, 9.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 2)
-    ax = axes[0, 0]
-    im = ax.imshow(image(grid.renyi), origin="lower", extent=extent, aspect="auto", cmap="viridis")
-    cs = ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), image(grid.renyi),
-                    levels=[0.25 * grid.sigma, 0.5 * grid.sigma, grid.sigma, 1.5 * grid.sigma, 2 * grid.sigma],
-                    colors="white", linewidths=0.8)
+def _image(grid: ComparisonGrid, values: np.ndarray) -> np.ma.MaskedArray:
+    """``values`` (one per valid point) as an image over (p1, p2); invalid points masked."""
+    n = grid.resolution
+    iy, ix = _pixel_index(grid)
+    img = np.full((n, n), np.nan)
+    img[iy, ix] = values
+    return np.ma.masked_invalid(img)
+
+
+def _contour(ax, grid: ComparisonGrid, values: np.ndarray, levels, **kwargs):
+    n = grid.resolution
+    return ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), _image(grid, values), levels=levels, **kwargs)
+
+
+def _draw_renyi(fig, ax, grid: ComparisonGrid) -> None:
+    """Panel 1: the Renyi radius over (p1, p2), with contours at multiples of sigma."""
+    im = ax.imshow(_image(grid, grid.renyi), origin="lower", extent=_EXTENT, aspect="auto", cmap="viridis")
+    cs = _contour(ax, grid, grid.renyi, [0.25 * grid.sigma, 0.5 * grid.sigma, grid.sigma, 1.5 * grid.sigma,
+                                         2 * grid.sigma], colors="white", linewidths=0.8)
     ax.clabel(cs, fmt="%.2g", fontsize=8)
     fig.colorbar(im, ax=ax, label=f"Rényi radius (σ = {grid.sigma:g})")
     ax.set_title("Certified radius, Rényi bound (exact supremum over α)")
 
-    ax = axes[0, 1]
+
+def _draw_pixeldp_ratio(fig, ax, grid: ComparisonGrid) -> None:
+    """Panel 2: Renyi / PixelDP (diverging colours when PixelDP wins somewhere)."""
+    from matplotlib.colors import LogNorm
+
     ratio = np.where(grid.pixeldp > 0, grid.renyi / np.where(grid.pixeldp > 0, grid.pixeldp, 1), np.nan)
     finite = ratio[np.isfinite(ratio)]
     if finite.size == 0:
@@ -239,45 +241,71 @@ def figure(grid: ComparisonGrid):
         vmin, vmax = float(finite.min()), float(finite.max())
         norm, cmap = LogNorm(vmin=vmin, vmax=vmax if vmax > vmin else vmin * (1 + 1e-9)), "viridis"
         title = f"Rényi over PixelDP (≥ {finite.min():.2f}× everywhere shown)"
-    im = ax.imshow(image(ratio), origin="lower", extent=extent, aspect="auto", cmap=cmap, norm=norm)
-    cs = ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), image(ratio), levels=[1.0, 2.0, 4.0],
-                    colors="k", linewidths=[1.5, 0.8, 0.8])
+    im = ax.imshow(_image(grid, ratio), origin="lower", extent=_EXTENT, aspect="auto", cmap=cmap, norm=norm)
+    cs = _contour(ax, grid, ratio, [1.0, 2.0, 4.0], colors="k", linewidths=[1.5, 0.8, 0.8])
     ax.clabel(cs, fmt="%g×", fontsize=8)
     fig.colorbar(im, ax=ax, label="Rényi / PixelDP")
     ax.set_title(title)
 
-    ax = axes[1, 0]
+
+def _draw_cohen_ratio(fig, ax, grid: ComparisonGrid) -> None:
+    """Panel 3: Renyi / Cohen, coloured around its median."""
     rc = grid.renyi / grid.cohen
-    im = ax.imshow(image(rc), origin="lower", extent=extent, aspect="auto", cmap="magma",
+    im = ax.imshow(_image(grid, rc), origin="lower", extent=_EXTENT, aspect="auto", cmap="magma",
                    norm=_diverging_norm(float(rc.min()), float(np.median(rc)), float(rc.max())))
     fig.colorbar(im, ax=ax, label="Rényi / Cohen")
     ax.set_title("Rényi over Cohen et al. (tight bound)")
 
-    for a in (axes[0, 0], axes[0, 1], axes[1, 0]):
-        a.plot([0.5, 1.0], [0.5, 0.0], color="0.4", lw=0.8)
-        a.plot([0.0, 0.5], [0.0, 0.5], color="0.4", lw=0.8)
-        if grid.min_total > 0:
-            a.plot([grid.min_total / 2, grid.min_total], [grid.min_total / 2, 0.0], color="0.4", lw=0.8, ls="--")
-        a.set_xlabel("p1 (top class)")
-        a.set_ylabel("p2 (runner-up)")
 
-    ax = axes[1, 1]
+def _draw_domain(ax, grid: ComparisonGrid) -> None:
+    """The edges of the valid domain (p1 = p2, p1 + p2 = 1, p1 + p2 = min_total) and axis labels."""
+    ax.plot([0.5, 1.0], [0.5, 0.0], color="0.4", lw=0.8)
+    ax.plot([0.0, 0.5], [0.0, 0.5], color="0.4", lw=0.8)
+    if grid.min_total > 0:
+        ax.plot([grid.min_total / 2, grid.min_total], [grid.min_total / 2, 0.0], color="0.4", lw=0.8, ls="--")
+    ax.set_xlabel("p1 (top class)")
+    ax.set_ylabel("p2 (runner-up)")
+
+
+def _draw_slices(ax, grid: ComparisonGrid) -> None:
+    """Panel 4: the three radii along two slices (two classes; ten classes with a uniform rest)."""
     # p1 from max(0.5, min_total) (both slices then have p1 + p2 >= p1 >= min_total) to 0.999; at
     # least the last 1 % of that range, so that min_total close to 1 still leaves a slice to draw
     p1s = np.linspace(min(max(0.5, grid.min_total), 0.99) + 1e-3, 0.999, 400)
-    from .bounds import cohen_radius as _cohen, pixeldp_radius as _pixeldp, radius as _renyi
-
     for label, p2s, ls in [("two classes: p2 = 1 − p1", 1.0 - p1s, "-"),
                            ("ten classes: p2 = (1 − p1)/9", (1.0 - p1s) / 9.0, "--")]:
-        ax.plot(p1s, _renyi(p1s, p2s, grid.sigma), color="C0", ls=ls, label=f"Rényi, {label}")
-        ax.plot(p1s, _pixeldp(p1s, p2s, grid.sigma), color="C3", ls=ls, label=f"PixelDP, {label}")
-        ax.plot(p1s, _cohen(p1s, p2s, grid.sigma), color="C2", ls=ls, label=f"Cohen, {label}")
+        ax.plot(p1s, renyi_radius(p1s, p2s, grid.sigma), color="C0", ls=ls, label=f"Rényi, {label}")
+        ax.plot(p1s, pixeldp_radius(p1s, p2s, grid.sigma), color="C3", ls=ls, label=f"PixelDP, {label}")
+        ax.plot(p1s, cohen_radius(p1s, p2s, grid.sigma), color="C2", ls=ls, label=f"Cohen, {label}")
     ax.set_xlabel("p1")
     ax.set_ylabel("certified radius")
     ax.set_yscale("log")
     ax.set_title("Slices")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+
+
+def figure(grid: ComparisonGrid):
+    """The comparison figure (a matplotlib ``Figure``, Agg canvas; nothing is written).
+
+    Four panels: the Renyi radius, Renyi/PixelDP, Renyi/Cohen over (p1, p2), and slices.
+
+    Raises
+    ------
+    ValueError
+        If the grid has fewer than :data:`MIN_FIGURE_POINTS` valid points.
+    """
+    if grid.p1.size < MIN_FIGURE_POINTS:
+        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has "
+                         f"{grid.p1.size} valid point(s); the figure needs at least {MIN_FIGURE_POINTS}")
+    fig = new_figure((12, 9.5), layout="constrained")
+    axes = fig.subplots(2, 2)
+    _draw_renyi(fig, axes[0, 0], grid)
+    _draw_pixeldp_ratio(fig, axes[0, 1], grid)
+    _draw_cohen_ratio(fig, axes[1, 0], grid)
+    for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        _draw_domain(ax, grid)
+    _draw_slices(axes[1, 1], grid)
     fig.suptitle(f"Certified ℓ2 radius from (p1, p2), σ = {grid.sigma:g} (Li et al. 2019, Fig. 4, extended)")
     return fig
 
@@ -291,8 +319,7 @@ def save_figure(fig, stem: Path) -> list[Path]:
     """Write ``fig`` to ``<stem>.png`` and ``<stem>.pdf``, each atomically."""
     paths = figure_paths(stem)
     for p in paths:
-        with atomic_output(p) as tmp:
-            fig.savefig(tmp, dpi=130, format=p.suffix[1:])
+        write_figure(fig, p, dpi=130)
     return paths
 
 
@@ -301,47 +328,20 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
     return save_figure(figure(grid), stem)
 
 
-def _positive_float(name):
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} ({text!r}) must be a number") from None
-        if not (math.isfinite(v) and v > 0):
-            raise argparse.ArgumentTypeError(f"{name} ({text}) must be finite and > 0")
-        return v
-
-    return parse
-
-
-def _resolution(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"grid resolution ({text!r}) must be an integer >= 2") from None
-    if v < 2:
-        raise argparse.ArgumentTypeError(f"grid resolution ({v}) must be an integer >= 2")
-    return v
-
-
-def _unit_interval(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"min-total ({text!r}) must be a number in [0, 1]") from None
-    if not (0.0 <= v <= 1.0):
-        raise argparse.ArgumentTypeError(f"min-total ({text}) must be in [0, 1]")
-    return v
+# ------------------------------------------------------------------------------------ command line
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the command."""
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Renyi vs PixelDP vs Cohen certified radii over a grid of (p1, p2): CSV, figure, summary.",
     )
-    p.add_argument("--sigma", type=_positive_float("sigma"), default=1.0, help="noise level (default 1; radii scale with it)")
-    p.add_argument("--grid", type=_resolution, default=1000, help="grid resolution per axis (default 1000)")
-    p.add_argument("--min-total", type=_unit_interval, default=0.2,
+    p.add_argument("--sigma", type=real_arg("sigma", 0.0, strict=True), default=1.0,
+                   help="noise level (default 1; radii scale with it)")
+    p.add_argument("--grid", type=int_arg("grid resolution", 2), default=1000,
+                   help="grid resolution per axis (default 1000)")
+    p.add_argument("--min-total", type=real_arg("min-total", 0.0, 1.0), default=0.2,
                    help="keep points with p1 + p2 >= this (default 0.2, the paper's domain; 0 maps where PixelDP wins)")
     p.add_argument("--out", type=Path, default=Path("runs/compare_pixeldp"), help="output folder (default runs/compare_pixeldp)")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
@@ -349,8 +349,62 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _UsageError(Exception):
+    """An option that cannot work (printed after the usage line; exit status 2, nothing written)."""
+
+
+def _check_options(args) -> list[Path]:
+    """The output files, each checked writable; the grid checked to keep enough valid points."""
+    outputs = (([] if args.no_csv else [args.out / CSV_NAME])
+               + ([] if args.no_plot else figure_paths(args.out / FIGURE_STEM)))
+    try:
+        for path in outputs:
+            check_output_path(path, name="--out")
+    except OutputPathError as exc:
+        raise _UsageError(str(exc)) from None
+    needed = 1 if args.no_plot else MIN_FIGURE_POINTS
+    points = grid_points(args.grid, args.min_total)[0].size
+    if points < needed:
+        raise _UsageError(
+            f"--grid {args.grid} with --min-total {args.min_total:g} leaves {points} valid grid point(s) "
+            f"(p1 > p2, {args.min_total:g} <= p1 + p2 <= 1); "
+            + ("the summary needs at least 1: raise --grid or lower --min-total" if args.no_plot else
+               f"the figure needs at least {needed}: raise --grid or lower --min-total (or pass --no-plot)"))
+    return outputs
+
+
+def _write_outputs(args, grid: ComparisonGrid, fig) -> list[Path]:
+    """The CSV and the figure (each unless skipped) into ``--out``; returns the paths written."""
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"--out ({str(args.out)!r}) cannot be created: {exc}") from None
+    written = []
+    if not args.no_csv:
+        write_csv(grid, args.out / CSV_NAME)
+        written.append(args.out / CSV_NAME)
+    if fig is not None:
+        written += save_figure(fig, args.out / FIGURE_STEM)
+    return written
+
+
+def _run(args) -> int:
+    outputs = _check_options(args)
+    t0 = time.perf_counter()
+    grid = compute_grid(args.sigma, args.grid, args.min_total)
+    t_grid = time.perf_counter() - t0
+    summary = summarize(grid)
+    fig = None if args.no_plot else figure(grid)
+    print(format_summary(summary, grid))
+    print(f"computed {summary.points:,} x 3 radii in {t_grid:.2f} s")
+    written = _write_outputs(args, grid, fig) if outputs else []
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 @interruptible(PROG, "no output file was left half-written (each is replaced only when complete)")
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """The command; returns 0, or 2 with a message when an option cannot work (nothing is written).
 
     Invalid flag values exit through argparse (``SystemExit(2)``). Everything else is checked
@@ -361,48 +415,12 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    def fail(msg: str) -> int:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {msg}", file=sys.stderr)
-        return 2
-
-    stem = args.out / FIGURE_STEM
-    outputs = ([] if args.no_csv else [args.out / CSV_NAME]) + ([] if args.no_plot else figure_paths(stem))
     try:
-        for path in outputs:
-            check_output_path(path, name="--out")
-    except OutputPathError as exc:
-        return fail(str(exc))
-    needed = 1 if args.no_plot else MIN_FIGURE_POINTS
-    points = grid_points(args.grid, args.min_total)[0].size
-    if points < needed:
-        return fail(f"--grid {args.grid} with --min-total {args.min_total:g} leaves {points} valid grid point(s) "
-                    f"(p1 > p2, {args.min_total:g} <= p1 + p2 <= 1); "
-                    + ("the summary needs at least 1: raise --grid or lower --min-total" if args.no_plot else
-                       f"the figure needs at least {needed}: raise --grid or lower --min-total (or pass --no-plot)"))
-    t0 = time.perf_counter()
-    grid = compute_grid(args.sigma, args.grid, args.min_total)
-    t_grid = time.perf_counter() - t0
-    summary = summarize(grid)
-    fig = None if args.no_plot else figure(grid)
-    print(format_summary(summary, grid))
-    print(f"computed {summary.points:,} x 3 radii in {t_grid:.2f} s")
-    if outputs:
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            return fail(f"--out ({str(args.out)!r}) cannot be created: {exc}")
-    written = []
-    if not args.no_csv:
-        csv = args.out / CSV_NAME
-        write_csv(grid, csv)
-        written.append(csv)
-    if fig is not None:
-        written += save_figure(fig, stem)
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+        return _run(args)
+    except _UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

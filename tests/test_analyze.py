@@ -219,11 +219,11 @@ def test_empty_and_header_only(tmp_path):
 
 
 def test_bad_radii():
-    with pytest.raises(ValueError, match=r"radius \('x'\) in --radii is not a number"):
+    with pytest.raises(ValueError, match=r"radii \('0.5,x'\): 'x' is not a number"):
         parse_radii("0.5,x")
-    with pytest.raises(ValueError, match=r"radius \('-1'\) in --radii must be finite and >= 0"):
+    with pytest.raises(ValueError, match=r"radii \('-1'\): '-1' must be finite and >= 0"):
         parse_radii("-1")
-    with pytest.raises(ValueError, match="contains an empty entry"):
+    with pytest.raises(ValueError, match=r"radii \('0.5,,1'\) must be a comma-separated list of numbers >= 0"):
         parse_radii("0.5,,1")
     assert parse_radii("0, 0.25,1") == (0.0, 0.25, 1.0)
 
@@ -247,7 +247,7 @@ def test_cli_missing_file(tmp_path, capsys):
 def test_cli_bad_radii(tmp_path, capsys):
     path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.5\t1\t1\n")
     assert main([str(path), "--radii", "0.5,foo"]) == 2
-    assert "radius ('foo') in --radii is not a number" in capsys.readouterr().err
+    assert "argument --radii: radii ('0.5,foo'): 'foo' is not a number" in capsys.readouterr().err
 
 
 def test_cli_label_count(tmp_path, capsys):
@@ -259,7 +259,7 @@ def test_cli_label_count(tmp_path, capsys):
 def test_cli_bad_max_radius(tmp_path, capsys):
     path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.5\t1\t1\n")
     assert main([str(path), "--max-radius", "-1"]) == 2
-    assert "--max-radius (-1.0) must be finite and > 0" in capsys.readouterr().err
+    assert "argument --max-radius: max-radius ('-1') must be finite and > 0" in capsys.readouterr().err
 
 
 def test_cli_unknown_flag(capsys):
@@ -271,6 +271,25 @@ def test_cli_bad_column(tmp_path, capsys):
     path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\n0\t1\t1\t0.5\t1\n")
     assert main([str(path)]) == 2
     assert "missing column(s) 'time'" in capsys.readouterr().err
+
+
+def test_public_names_are_reexported():
+    # the package's steps live in submodules; the names users import stay on renyi_cert.analyze
+    from renyi_cert.analyze import cli, logs, plots, stats
+
+    assert analyze.read_log is logs.read_log and analyze.CertificationLog is logs.CertificationLog
+    assert analyze.LogFormatError is logs.LogFormatError
+    assert analyze.summarize is stats.summarize and analyze.markdown_table is stats.markdown_table
+    assert analyze.DEFAULT_RADII == stats.DEFAULT_RADII == (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+    assert analyze.plot_certified_accuracy is plots.plot_certified_accuracy
+    assert analyze.main is cli.main and analyze.parse_radii is cli.parse_radii
+    assert set(analyze.__all__) <= set(dir(analyze))
+
+
+def test_cli_bad_digits(tmp_path, capsys):
+    path = write(tmp_path, "idx\tlabel\tpredict\tradius\tcorrect\ttime\n0\t1\t1\t0.5\t1\t1\n")
+    assert main([str(path), "--digits", "13"]) == 2
+    assert "argument --digits: digits (13) must be an integer in 0..12" in capsys.readouterr().err
 
 
 def test_core_does_not_import_torch():
@@ -354,7 +373,7 @@ def test_prog_follows_the_command(capsys):
     assert main(["--help"], prog="renyi-cert analyze") == 0
     assert capsys.readouterr().out.startswith("usage: renyi-cert analyze")
     assert main(["x.tsv", "--radii", "a"], prog="renyi-cert analyze") == 2
-    assert "renyi-cert analyze: error: radius ('a')" in capsys.readouterr().err
+    assert "renyi-cert analyze: error: argument --radii: radii ('a'): 'a' is not a number" in capsys.readouterr().err
     assert main(["--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: renyi-analyze")
 
@@ -365,7 +384,7 @@ def test_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(analyze, "read_log", interrupted)
+    monkeypatch.setattr(analyze.cli, "read_log", interrupted)  # where the command looks it up
     try:
         rc = main([str(path)])
     except KeyboardInterrupt:

@@ -7,6 +7,8 @@ in well under 90 s on 2 CPU cores.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 
@@ -18,7 +20,8 @@ pytest.importorskip("mlxtend")
 
 from renyi_cert import analyze  # noqa: E402
 from renyi_cert_torch import cli  # noqa: E402
-from renyi_cert_torch.cli import certify_main, example_seed, main  # noqa: E402
+from renyi_cert.seeds import derive_seed  # noqa: E402
+from renyi_cert_torch.cli import certify_main, main  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -113,9 +116,10 @@ def test_resume_after_kill_gives_the_rows_of_an_uninterrupted_run(checkpoint, tm
 
 
 def test_per_example_seed_is_order_independent():
-    assert example_seed(0, 5) == example_seed(0, 5)
-    assert len({example_seed(0, i) for i in range(100)} | {example_seed(1, i) for i in range(100)}) == 200
-    assert all(0 <= example_seed(s, i) < 2**63 for s in (0, 2**40) for i in (0, 10**6))
+    # certify seeds example idx with derive_seed(--seed, idx)
+    assert derive_seed(0, 5) == derive_seed(0, 5)
+    assert len({derive_seed(0, i) for i in range(100)} | {derive_seed(1, i) for i in range(100)}) == 200
+    assert all(0 <= derive_seed(s, i) < 2**63 for s in (0, 2**40) for i in (0, 10**6))
 
 
 def test_resume_refuses_other_settings(checkpoint, tmp_path, capsys):
@@ -231,17 +235,19 @@ def test_missing_data(checkpoint, tmp_path, capsys):
         (["--alpha", "1.5"], "argument --alpha: alpha ('1.5') must be in the open interval (0, 1)"),
         (["--sigma", "-1"], "argument --sigma: sigma ('-1') must be finite and > 0"),
         (["--sigma", "nan"], "argument --sigma: sigma ('nan') must be finite and > 0"),
-        (["--method", "wald"], "argument --method: method ('wald') must be one of 'clopper-pearson'"),
-        (["--bound", "renyi,lp"], "argument --bound: bound ('lp') must be one of 'renyi', 'cohen', 'pixeldp'"),
+        (["--sigma", "x"], "argument --sigma: sigma ('x') must be a number > 0"),
+        (["--alpha", "x"], "argument --alpha: alpha ('x') must be a number in the open interval (0, 1)"),
+        (["--method", "wald"], "argument --method: method ('wald') must be one of clopper-pearson, sison-glaz, goodman"),
+        (["--bound", "renyi,lp"], "argument --bound: bound ('lp') must be one of renyi, cohen, pixeldp or all"),
         (["--bound", "renyi,renyi"], "argument --bound: bound ('renyi,renyi') names a bound twice"),
-        (["--device", "tpu"], "argument --device: device ('tpu') must be one of 'auto', 'cpu', 'cuda'"),
+        (["--device", "tpu"], "argument --device: device ('tpu') must be one of auto, cpu, cuda or cuda:<index>"),
         (["--skip", "0"], "argument --skip: skip (0) must be an integer >= 1"),
         (["--max", "-2"], "argument --max: max (-2) must be an integer >= 1"),
         (["--seed", "-1"], "argument --seed: seed (-1) must be an integer >= 0"),
         (["--batch", "0"], "argument --batch: batch (0) must be an integer >= 1"),
         (["--split", "valid"], "argument --split: invalid choice: 'valid'"),
         (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
-        (["--radii", "0.5,big"], "argument --radii: radius ('big') in --radii is not a number"),
+        (["--radii", "0.5,big"], "argument --radii: radii ('0.5,big'): 'big' is not a number"),
         (["--resume", "--force"], "argument --force: not allowed with argument --resume"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
     ],
@@ -284,19 +290,60 @@ def test_umbrella_errors_and_help(capsys):
 # ------------------------------------------------------------------------------------------ demo
 
 
-def test_demo_quick(tmp_path, capsys):
+QUICK_DEMO = ["--epochs", "1", "--max-train", "200", "--max", "3", "--n0", "20", "--n", "100", "--batch", "60",
+              "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """One quick demo run (with --figure): its folder, the figure's path and what it printed."""
     from renyi_cert_torch import demo
 
-    rc = demo.main(["--out", str(tmp_path / "demo"), "--epochs", "1", "--max-train", "200", "--max", "3",
-                    "--n0", "20", "--n", "100", "--batch", "60", "--no-progress"])
+    out = tmp_path_factory.mktemp("demo")
+    figure = out / "docs" / "demo.png"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = demo.main(["--out", str(out / "a"), "--figure", str(figure), *QUICK_DEMO])
     assert rc == 0
-    out = capsys.readouterr().out
+    return out, figure, buf.getvalue()
+
+
+def test_demo_quick(quick_demo):
+    folder, figure, out = quick_demo
     assert "| radius L | Renyi (Li et al.) | Cohen et al. | PixelDP |" in out
     assert f"alpha^(1/n) = {0.001 ** (1 / 100):.5f} (here p1_lower <= {0.0005 ** (1 / 100):.5f}" in out
+    assert "(2 CPU threads)" in out  # the fixed thread count (demo.DEMO_THREADS) is printed
     for name in ("model.pt", "certify.tsv", "certify.tsv.json", "certify.png", "certify.pdf", "table.md"):
-        assert (tmp_path / "demo" / name).is_file(), name
-    assert len(analyze.read_log(tmp_path / "demo" / "certify.tsv")) == 3
+        assert (folder / "a" / name).is_file(), name
+    assert len(analyze.read_log(folder / "a" / "certify.tsv")) == 3
     assert math.isfinite(float(out.split("total ")[1].split(" s")[0]))
+    # --figure: the certified-accuracy plot as a small PNG
+    data = figure.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000
+    assert f"wrote {figure}" in out
+
+
+def test_demo_is_bit_reproducible(quick_demo, tmp_path, capsys):
+    # a second run with the same flags gives the same weights, rows and table, bit for bit (the
+    # demo fixes torch's thread count); the caller's thread count is restored afterwards
+    from renyi_cert_torch import demo
+
+    folder, _, first = quick_demo
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert demo.main(["--out", str(tmp_path / "b"), *QUICK_DEMO]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    second = capsys.readouterr().out
+    a = torch.load(folder / "a" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert rows_without_time(tmp_path / "b" / "certify.tsv") == rows_without_time(folder / "a" / "certify.tsv")
+    assert (tmp_path / "b" / "table.md").read_text() == (folder / "a" / "table.md").read_text()
+    table = first[first.index("| radius L"):first.index("| ACR")]
+    assert table in second
 
 
 def test_demo_bad_flag(capsys):
@@ -305,7 +352,7 @@ def test_demo_bad_flag(capsys):
     assert demo.main(["--n", "0"]) == 2
     assert "n (0) must be an integer >= 1" in capsys.readouterr().err
     assert demo.main(["--alpha", "0"]) == 2
-    assert "alpha (0.0) must be in the open interval (0, 1)" in capsys.readouterr().err
+    assert "argument --alpha: alpha ('0') must be in the open interval (0, 1)" in capsys.readouterr().err
 
 
 def test_demo_out_under_a_file_is_refused_before_training(tmp_path, capsys):
@@ -317,6 +364,10 @@ def test_demo_out_under_a_file_is_refused_before_training(tmp_path, capsys):
     captured = capsys.readouterr()
     assert (f"demo: error: --out ('{blocker / 'demo' / 'model.pt'}') cannot be created: '{blocker}' is a file"
             in captured.err)
+    assert "training" not in captured.out
+    assert demo.main(["--out", str(tmp_path / "ok"), "--figure", str(tmp_path / "fig.jpg"), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert f"demo: error: --figure ('{tmp_path / 'fig.jpg'}') must name a .png file" in captured.err
     assert "training" not in captured.out
 
 

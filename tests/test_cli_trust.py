@@ -349,12 +349,12 @@ def test_ctrl_c_in_certify_keeps_the_rows(ckpt, tmp_path, capsys, monkeypatch):
 
 
 def test_ctrl_c_in_the_umbrella_and_attack(ckpt, tmp_path, capsys, monkeypatch):
-    import renyi_cert_torch.train as train_module
+    import renyi_cert_torch.train_cli as train_cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "train_main", interrupted)
+    monkeypatch.setattr(train_cli, "main", interrupted)
     assert interruptible_call(main, ["train"]) == 130
     assert capsys.readouterr().err == "renyi-cert: interrupted\n"
     monkeypatch.setattr(attacks, "robust_accuracy", interrupted)

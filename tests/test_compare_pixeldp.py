@@ -52,11 +52,11 @@ def test_main_writes_csv_and_figures(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--sigma", "-1"], "sigma (-1) must be finite and > 0"),
-        (["--sigma", "abc"], "sigma ('abc') must be a number"),
+        (["--sigma", "-1"], "argument --sigma: sigma ('-1') must be finite and > 0"),
+        (["--sigma", "abc"], "argument --sigma: sigma ('abc') must be a number > 0"),
         (["--grid", "1"], "grid resolution (1) must be an integer >= 2"),
         (["--grid", "x"], "grid resolution ('x') must be an integer >= 2"),
-        (["--min-total", "1.5"], "min-total (1.5) must be in [0, 1]"),
+        (["--min-total", "1.5"], "min-total ('1.5') must be in [0, 1]"),
         (["--min-total", "y"], "min-total ('y') must be a number in [0, 1]"),
     ],
 )

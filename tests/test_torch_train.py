@@ -1,6 +1,7 @@
-"""Tests for renyi_cert_torch.train: the STN loss, the training modes, reproducibility, checkpoints, CLI."""
+"""Tests for renyi_cert_torch.train: the STN loss, the training modes, reproducibility, checkpoints.
 
-import logging
+The command `renyi-cert train` is tested in test_train_cli.py."""
+
 import math
 import os
 
@@ -24,7 +25,6 @@ from renyi_cert_torch.train import (  # noqa: E402
     stn_loss,
     train,
     train_epoch,
-    train_main,
 )
 
 SMALL = dict(dataset="mnist5k", max_train=256, epochs=1, batch_size=64)
@@ -446,159 +446,11 @@ def test_save_checkpoint_errors(tmp_path):
         save_checkpoint(tmp_path / "a.pt", model, [])
 
 
-# ----------------------------------------------------------------------------------------------- CLI
+def test_training_seeds_are_pinned():
+    # train() draws its three seeds with renyi_cert.seeds.spawn_seeds; the derivation must not
+    # change, or a config would no longer reproduce the checkpoints trained with it.
+    from renyi_cert.seeds import spawn_seeds
 
-
-@pytest.mark.parametrize("argv, match", [
-    (["--sigma", "-1"], r"sigma \(-1\.0\) must be >= 0"),
-    (["--mode", "stn", "--sigma", "0"], r"sigma \(0\.0\) must be > 0 for mode 'stn'"),
-    (["--mode", "gaussian", "--sigma", "0"], r"sigma \(0\.0\) must be > 0 for mode 'gaussian'"),
-    (["--sigma", "abc"], r"argument --sigma: invalid float value: 'abc'"),
-    (["--gamma", "-1"], r"gamma \(-1\.0\) must be >= 0"),
-    (["--epochs", "0"], r"epochs \(0\) must be an integer >= 1"),
-    (["--batch-size", "0"], r"batch-size \(0\) must be an integer >= 1"),
-    (["--lr", "0"], r"lr \(0\.0\) must be > 0"),
-    (["--seed", "-3"], r"seed \(-3\) must be an integer >= 0"),
-    (["--max-train", "0"], r"max-train \(0\) must be an integer >= 1"),
-    (["--dataset", "svhn"], r"dataset \('svhn'\) must be one of 'mnist', 'mnist5k', 'cifar10'"),
-    (["--mode", "adv"], r"mode \('adv'\) must be one of 'stn', 'gaussian', 'none'"),
-    (["--arch", "resnet"], r"arch \('resnet'\) must be one of 'mnist_cnn', 'cifar_cnn7'"),
-    (["--arch", "nope_mod:Net"], r"arch \('nope_mod:Net'\) is an import path; .* pass --trust-arch-import"),
-    (["--arch", "nope_mod:Net", "--trust-arch-import"], r"cannot import module 'nope_mod'"),
-    (["--mode", "none", "--sigma", "0.5"], r"--sigma \(0\.5\) is not used by --mode none"),
-    (["--mode", "gaussian", "--gamma", "2"], r"--gamma \(2\) is used only by --mode stn"),
-    (["--device", "tpu"], r"--device \('tpu'\) must be one of 'auto', 'cpu', 'cuda'"),
-    (["--bogus"], r"unrecognized arguments: --bogus"),
-])
-def test_cli_errors(argv, match, capsys):
-    with pytest.raises(SystemExit) as info:
-        train_main(argv)
-    assert info.value.code == 2
-    import re
-
-    assert re.search(match, capsys.readouterr().err)
-
-
-def test_cli_cuda_unavailable(capsys):
-    if torch.cuda.is_available():
-        pytest.skip("CUDA is available here")
-    with pytest.raises(SystemExit):
-        train_main(["--device", "cuda"])
-    assert "CUDA is not available" in capsys.readouterr().err
-
-
-def test_cli_out_is_directory(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        train_main(["--out", str(tmp_path)])
-    assert "is a folder; give a file path" in capsys.readouterr().err
-
-
-def _fail_if_trained(monkeypatch):
-    import renyi_cert_torch.train as T
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("training started before --out was checked")
-
-    monkeypatch.setattr(T, "train", no_training)
-
-
-def test_cli_unwritable_out_is_refused_before_training(tmp_path, capsys, monkeypatch):
-    _fail_if_trained(monkeypatch)
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(SystemExit) as info:
-        train_main(["--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "file" / "m.pt")])
-    assert info.value.code == 2
-    assert "--out" in (err := capsys.readouterr().err) and "is a file, not a folder" in err
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    real_access = os.access
-    # A read-only folder (simulated: root may write anywhere).
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if str(p) == str(ro) else real_access(p, mode, **kw))
-    with pytest.raises(SystemExit) as info:
-        train_main(["--epochs", "1", "--device", "cpu", "--out", str(ro / "m.pt")])
-    assert info.value.code == 2
-    assert f"--out ({str(ro / 'm.pt')!r}) cannot be written: the folder {str(ro)!r} is not writable" \
-        in capsys.readouterr().err
-
-
-def test_cli_existing_out_needs_force(tmp_path, capsys, monkeypatch):
-    _fail_if_trained(monkeypatch)
-    out = tmp_path / "x.pt"
-    out.write_bytes(b"precious")
-    with pytest.raises(SystemExit) as info:
-        train_main(["--epochs", "1", "--device", "cpu", "--out", str(out)])
-    assert info.value.code == 2
-    assert f"--out ({str(out)!r}) exists; use --force to overwrite it" in capsys.readouterr().err
-    assert out.read_bytes() == b"precious"
-
-
-def test_cli_interrupt_returns_130_and_keeps_out(tmp_path, capsys, monkeypatch):
-    import renyi_cert_torch.train as T
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(T, "train", interrupted)
-    out = tmp_path / "x.pt"
-    out.write_bytes(b"old")
-    assert train_main(["--epochs", "1", "--device", "cpu", "--force", "--out", str(out)]) == 130
-    err = capsys.readouterr().err
-    assert err.startswith("renyi-cert train: interrupted") and "Traceback" not in err
-    assert out.read_bytes() == b"old"
-
-
-def test_cli_help_shows_defaults(capsys):
-    with pytest.raises(SystemExit):
-        train_main(["--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert "(default: 10)" in text and "(default: 128)" in text and "(default: 0)" in text
-    assert "--trust-arch-import" in text and "--force" in text
-
-
-def test_cli_missing_data(tmp_path, capsys):
-    assert train_main(["--dataset", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "m.pt")]) == 1
-    err = capsys.readouterr().err
-    assert "MNIST train files not found" in err and str(tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte") in err
-
-
-def test_cli_trains_and_saves(tmp_path, capsys, caplog):
-    out = tmp_path / "run.pt"
-    with caplog.at_level(logging.INFO, logger="renyi_cert_torch.train"):
-        code = train_main(["--max-train", "128", "--epochs", "1", "--batch-size", "64", "--mode", "gaussian",
-                           "--sigma", "0.5", "--seed", "3", "--device", "cpu", "--no-progress", "--out", str(out)])
-    assert code == 0
-    stdout = capsys.readouterr().out
-    assert f"saved {out}" in stdout and "test accuracy: clean" in stdout and "noisy (sigma 0.5" in stdout
-    assert "epoch 1/1: loss" in caplog.text and "train accuracy" in caplog.text
-    _, cfg = load_checkpoint(out)
-    assert (cfg["mode"], cfg["sigma"], cfg["seed"], cfg["max_train"], cfg["gamma"]) == ("gaussian", 0.5, 3, 128, 0.0)
-
-
-def test_cli_mode_none_with_sigma_is_refused(tmp_path, capsys, monkeypatch):
-    _fail_if_trained(monkeypatch)
-    with pytest.raises(SystemExit) as info:
-        train_main(["--max-train", "32", "--epochs", "1", "--mode", "none", "--sigma", "0.7",
-                    "--device", "cpu", "--no-progress", "--no-eval", "--out", str(tmp_path / "n.pt")])
-    assert info.value.code == 2
-    assert "--sigma (0.7) is not used by --mode none" in capsys.readouterr().err
-    assert not (tmp_path / "n.pt").exists()
-
-
-def test_cli_import_path_arch_needs_trust(tmp_path, capsys, monkeypatch):
-    marker = tmp_path / "imported"
-    (tmp_path / "cli_marker_models.py").write_text(
-        "import pathlib\n"
-        f"pathlib.Path({str(marker)!r}).write_text('x')\n"
-        "from renyi_cert_torch.models import MnistCNN as Net\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    out = tmp_path / "m.pt"
-    argv = ["--arch", "cli_marker_models:Net", "--max-train", "32", "--epochs", "1", "--batch-size", "32",
-            "--device", "cpu", "--no-progress", "--no-eval", "--out", str(out)]
-    with pytest.raises(SystemExit) as info:
-        train_main(argv)
-    assert info.value.code == 2 and "--trust-arch-import" in capsys.readouterr().err
-    assert not marker.exists() and not out.exists()
-    assert train_main(argv + ["--trust-arch-import"]) == 0
-    assert marker.exists()
-    model, cfg = load_checkpoint(out, trust_arch_import=True)
-    assert cfg["arch"] == "cli_marker_models:Net"
+    for seed in (0, 1, 12345):
+        old = tuple(int(v) >> 1 for v in np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64))
+        assert spawn_seeds(seed, 3) == old

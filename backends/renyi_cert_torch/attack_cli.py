@@ -33,18 +33,22 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
-from renyi_cert._cli import interruptible
+from renyi_cert._cli import interruptible, parse_choice, parse_float_list, parse_int, parse_real
+from renyi_cert._figures import new_figure, save_png_pdf
 from renyi_cert._files import OutputPathError, atomic_output, check_output_path
 
-from . import attacks as A
+from . import attacks
 from .devices import resolve_device
+
+__all__ = ["PROG", "DEFAULT_EPS", "DEFAULT_STEPS", "TSV_COLUMNS", "write_tsv", "plot_robust_accuracy", "main"]
 
 PROG = "renyi-cert attack"
 DEFAULT_EPS = {"linf": "0,0.1,0.2,0.3", "l2": "0,0.5,1,1.5,2,2.5,3"}
@@ -59,6 +63,7 @@ class _FlagError(Exception):
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    """The parser: every value is kept as text and checked by :func:`_parse` (see the module docstring)."""
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Robust accuracy of the smoothed (noisy) classifier against PGD, Carlini-Wagner or "
@@ -90,15 +95,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--binary-search-steps", default="5", help="cw rounds of the binary search over c (default 5)")
     p.add_argument("--query-votes", default="25", help="boundary: noise draws per decision query (default 25)")
     p.add_argument("--eot", default=None,
-                   help=f"noise draws per gradient (default {A.DEFAULT_EOT} when the attacked model is noisy, else 1)")
-    p.add_argument("--votes", default=str(A.DEFAULT_VOTES),
-                   help=f"noise draws of the judging majority vote (default {A.DEFAULT_VOTES})")
+                   help=f"noise draws per gradient (default {attacks.DEFAULT_EOT} when the attacked model is noisy, "
+                        "else 1)")
+    p.add_argument("--votes", default=str(attacks.DEFAULT_VOTES),
+                   help=f"noise draws of the judging majority vote (default {attacks.DEFAULT_VOTES})")
     p.add_argument("--sigma", default=None, help="noise level of the judged model (default: the checkpoint's)")
     p.add_argument("--max", default=None, help="attack only the first N examples of the split")
     p.add_argument("--seed", default="0", help="seed of all attack and vote randomness (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--batch-size", default=str(A.DEFAULT_BATCH_SIZE),
-                   help=f"images per forward pass (default {A.DEFAULT_BATCH_SIZE})")
+    p.add_argument("--batch-size", default=str(attacks.DEFAULT_BATCH_SIZE),
+                   help=f"images per forward pass (default {attacks.DEFAULT_BATCH_SIZE})")
     p.add_argument("--attack-batch", default="100", help="examples attacked together (default 100)")
     p.add_argument("--out", default=None, help="TSV path (default runs/attack-<attack>-<norm>-sigma<sigma>.tsv); "
                                                "the plot goes next to it")
@@ -111,47 +117,60 @@ def _build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------ flag parsing
 
 
-def _int(flag: str, text, minimum: int = 1) -> int:
+def _optional(parse, flag: str, text, *args, **kwargs):
+    """``parse(flag, text, ...)``, or None when the flag was not given."""
+    return None if text is None else parse(flag, text, *args, **kwargs)
+
+
+def _attack_flags(args) -> dict:
+    """The attack, its norm, sizes and parameters (ValueError naming the flag)."""
+    s = {"attack": parse_choice("--attack", args.attack, attacks.ATTACKS)}
+    norm = args.norm if args.norm is not None else ("linf" if s["attack"] == "pgd" else "l2")
+    s["norm"] = parse_choice("--norm", norm, attacks.NORMS)
+    if s["attack"] != "pgd" and s["norm"] != "l2":
+        raise ValueError(f"--norm ({s['norm']!r}) must be l2 for --attack {s['attack']} (an l2 attack)")
+    eps = args.eps if args.eps is not None else DEFAULT_EPS[s["norm"]]
+    s["eps"] = parse_float_list("--eps", eps, 0.0, example="0,0.1,0.2,0.3")
+    s["steps"] = DEFAULT_STEPS[s["attack"]] if args.steps is None else parse_int("--steps", args.steps)
+    if args.step_size is not None and s["attack"] == "boundary":
+        raise ValueError(f"--step-size ({args.step_size!r}) applies to pgd and cw only, not to boundary")
+    s["step_size"] = _optional(parse_real, "--step-size", args.step_size, 0.0, strict=True)
+    s["loss"] = parse_choice("--loss", args.loss, attacks.LOSSES)
+    s["kappa"] = parse_real("--kappa", args.kappa, 0.0)
+    s["binary_search_steps"] = parse_int("--binary-search-steps", args.binary_search_steps)
+    s["query_votes"] = parse_int("--query-votes", args.query_votes)
+    s["eot"] = _optional(parse_int, "--eot", args.eot)
+    return s
+
+
+def _run_flags(args) -> dict:
+    """Noise levels, votes, data and batching (ValueError naming the flag)."""
+    s = {"votes": parse_int("--votes", args.votes),
+         "sigma": _optional(parse_real, "--sigma", args.sigma, 0.0),
+         "source_sigma": _optional(parse_real, "--source-sigma", args.source_sigma, 0.0)}
+    if s["source_sigma"] is not None and args.transfer_from is None:
+        raise ValueError(f"--source-sigma ({args.source_sigma!r}) needs --transfer-from")
+    s["max"] = _optional(parse_int, "--max", args.max)
+    s["seed"] = parse_int("--seed", args.seed, 0)
+    s["batch_size"] = parse_int("--batch-size", args.batch_size)
+    s["attack_batch"] = parse_int("--attack-batch", args.attack_batch)
+    parse_choice("--split", args.split, ("train", "test"))
+    if args.dataset is not None:
+        from .data import DATASETS
+        parse_choice("--dataset", args.dataset, DATASETS)
+    return s
+
+
+def _parse(args) -> dict:
+    """Validate every flag that does not need the checkpoint; return the settings."""
     try:
-        v = int(str(text).strip())
-    except ValueError:
-        raise _FlagError(f"{flag} ({text!r}) must be an integer >= {minimum}") from None
-    if v < minimum:
-        raise _FlagError(f"{flag} ({v}) must be an integer >= {minimum}")
-    return v
-
-
-def _float(flag: str, text, *, minimum: float = 0.0, strict: bool = False) -> float:
-    try:
-        v = float(str(text).strip())
-    except ValueError:
-        raise _FlagError(f"{flag} ({text!r}) must be a number") from None
-    op = ">" if strict else ">="
-    if not math.isfinite(v) or v < minimum or (strict and v == minimum):
-        raise _FlagError(f"{flag} ({text!r}) must be finite and {op} {minimum:g}")
-    return v
-
-
-def _eps_list(text: str) -> tuple[float, ...]:
-    parts = [t for t in str(text).split(",")]
-    if not parts or any(not t.strip() for t in parts):
-        raise _FlagError(f"--eps ({text!r}) must be a comma-separated list of numbers >= 0, e.g. 0,0.1,0.2,0.3")
-    out = []
-    for t in parts:
-        try:
-            v = float(t)
-        except ValueError:
-            raise _FlagError(f"--eps ({text!r}): {t.strip()!r} is not a number") from None
-        if not math.isfinite(v) or v < 0:
-            raise _FlagError(f"--eps ({text!r}): {t.strip()!r} must be finite and >= 0")
-        out.append(v)
-    return tuple(out)
-
-
-def _choice(flag: str, value, choices) -> str:
-    if value not in choices:
-        raise _FlagError(f"{flag} ({value!r}) must be one of {', '.join(choices)}")
-    return value
+        s = {**_attack_flags(args), **_run_flags(args)}
+    except ValueError as exc:
+        raise _FlagError(str(exc)) from None
+    s["device"] = _resolve_device(args.device)
+    if args.out is not None:
+        _check_out(args.out, args.force)
+    return s
 
 
 def _resolve_device(text: str) -> torch.device:
@@ -159,43 +178,6 @@ def _resolve_device(text: str) -> torch.device:
         return resolve_device(text)
     except ValueError as exc:
         raise _FlagError(f"--device: {exc}") from None
-
-
-def _parse(args) -> dict:
-    """Validate every flag that does not need the checkpoint; return the settings."""
-    s = {}
-    s["attack"] = _choice("--attack", args.attack, A.ATTACKS)
-    norm = args.norm if args.norm is not None else ("linf" if s["attack"] == "pgd" else "l2")
-    s["norm"] = _choice("--norm", norm, A.NORMS)
-    if s["attack"] != "pgd" and s["norm"] != "l2":
-        raise _FlagError(f"--norm ({s['norm']!r}) must be l2 for --attack {s['attack']} (an l2 attack)")
-    s["eps"] = _eps_list(args.eps if args.eps is not None else DEFAULT_EPS[s["norm"]])
-    s["steps"] = _int("--steps", args.steps) if args.steps is not None else DEFAULT_STEPS[s["attack"]]
-    if args.step_size is not None and s["attack"] == "boundary":
-        raise _FlagError(f"--step-size ({args.step_size!r}) applies to pgd and cw only, not to boundary")
-    s["step_size"] = _float("--step-size", args.step_size, strict=True) if args.step_size is not None else None
-    s["loss"] = _choice("--loss", args.loss, A.LOSSES)
-    s["kappa"] = _float("--kappa", args.kappa)
-    s["binary_search_steps"] = _int("--binary-search-steps", args.binary_search_steps)
-    s["query_votes"] = _int("--query-votes", args.query_votes)
-    s["eot"] = _int("--eot", args.eot) if args.eot is not None else None
-    s["votes"] = _int("--votes", args.votes)
-    s["sigma"] = _float("--sigma", args.sigma) if args.sigma is not None else None
-    s["source_sigma"] = _float("--source-sigma", args.source_sigma) if args.source_sigma is not None else None
-    if s["source_sigma"] is not None and args.transfer_from is None:
-        raise _FlagError(f"--source-sigma ({args.source_sigma!r}) needs --transfer-from")
-    s["max"] = _int("--max", args.max) if args.max is not None else None
-    s["seed"] = _int("--seed", args.seed, minimum=0)
-    s["batch_size"] = _int("--batch-size", args.batch_size)
-    s["attack_batch"] = _int("--attack-batch", args.attack_batch)
-    _choice("--split", args.split, ("train", "test"))
-    if args.dataset is not None:
-        from .data import DATASETS
-        _choice("--dataset", args.dataset, DATASETS)
-    s["device"] = _resolve_device(args.device)
-    if args.out is not None:
-        _check_out(args.out, args.force)
-    return s
 
 
 def _check_out(path, force: bool) -> Path:
@@ -227,6 +209,54 @@ def _config_sigma(flag: str, cfg: dict) -> float:
     return v
 
 
+@dataclass
+class _Setup:
+    """Everything a run needs once its flags and checkpoints are checked."""
+
+    s: dict
+    model: torch.nn.Module
+    sigma: float
+    source_model: torch.nn.Module | None
+    source_sigma: float | None
+    dataset: str
+    out: Path
+
+
+def _setup(args) -> _Setup:
+    """Flags, checkpoint(s), dataset name and ``--out`` (``_FlagError`` for anything wrong)."""
+    s = _parse(args)
+    model, cfg = _load("--checkpoint", args.checkpoint, s["device"], args.trust_arch_import)
+    sigma = s["sigma"] if s["sigma"] is not None else _config_sigma("--checkpoint", cfg)
+    source_model, source_sigma = None, None
+    if args.transfer_from is not None:
+        source_model, scfg = _load("--transfer-from", args.transfer_from, s["device"], args.trust_arch_import)
+        source_sigma = s["source_sigma"] if s["source_sigma"] is not None else _config_sigma("--transfer-from", scfg)
+    dataset = args.dataset if args.dataset is not None else cfg.get("dataset")
+    if dataset is None:
+        raise _FlagError(f"--checkpoint ({args.checkpoint!r}) does not name its dataset; pass --dataset")
+    from .data import DATASETS
+    try:
+        parse_choice("--dataset", dataset, DATASETS)
+    except ValueError as exc:
+        raise _FlagError(str(exc)) from None
+    out = (Path(args.out) if args.out is not None else
+           _check_out(Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv", args.force))
+    return _Setup(s, model, sigma, source_model, source_sigma, dataset, out)
+
+
+def _attack_config(setup: _Setup, args, eot: int):
+    """The attack's settings object (:class:`attacks.PGD`, :class:`attacks.CarliniWagner` or
+    :class:`attacks.Boundary`)."""
+    s = setup.s
+    if s["attack"] == "pgd":
+        return attacks.PGD(norm=s["norm"], steps=s["steps"], step_size=s["step_size"],
+                           random_start=not args.no_random_start, loss=s["loss"], eot=eot)
+    if s["attack"] == "cw":
+        return attacks.CarliniWagner(kappa=s["kappa"], steps=s["steps"], binary_search_steps=s["binary_search_steps"],
+                                     lr=s["step_size"] if s["step_size"] is not None else 0.05, eot=eot)
+    return attacks.Boundary(steps=s["steps"], query_votes=s["query_votes"])
+
+
 # ------------------------------------------------------------------------------------ output
 
 
@@ -246,18 +276,33 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _rows(results, setup: _Setup, eot: int, seconds: float) -> list[dict]:
+    """One TSV row (a dict keyed by ``TSV_COLUMNS``) per attack size."""
+    return [{
+        "attack": r.attack, "norm": r.norm, "eps": r.eps, "sigma": r.sigma, "transfer": r.transfer,
+        "source_sigma": r.source_sigma, "votes": r.votes, "eot": eot if r.attack != "boundary" else 0,
+        "steps": setup.s["steps"], "n": r.n, "n_robust": r.n_robust, "robust_accuracy": r.robust_accuracy,
+        "clean_accuracy": r.clean_accuracy, "base_clean_accuracy": r.base_clean_accuracy,
+        "mean_perturbation_norm": r.mean_perturbation_norm, "seconds": seconds,
+    } for r in results]
+
+
+def _print_rows(rows: Sequence[dict], results, votes: int, seconds: float) -> None:
+    print("\t".join(("eps", "robust_accuracy", "n_robust", "n")))
+    for r in rows:
+        print(f"{r['eps']:g}\t{r['robust_accuracy']:.4f}\t{r['n_robust']}\t{r['n']}")
+    print(f"clean accuracy (smoothed, {votes} votes): {results[0].clean_accuracy:.4f}; "
+          f"base model without noise: {results[0].base_clean_accuracy:.4f}; {seconds:.1f} s")
+
+
 def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None) -> tuple[str, str]:
     """Robust accuracy against eps (the paper's Figures 2-3 style); writes ``<out_stem>.png`` and ``.pdf``
     (each atomically).
 
     Uses matplotlib's object-oriented API with the Agg canvas (no pyplot, no display needed).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     pts = sorted((r["eps"], r["robust_accuracy"]) for r in rows)
-    fig = Figure(figsize=(6.0, 4.2))
-    FigureCanvasAgg(fig)
+    fig = new_figure((6.0, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
     norm = rows[0]["norm"]
@@ -269,20 +314,56 @@ def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    stem = os.fspath(out_stem)
-    png, pdf = stem + ".png", stem + ".pdf"
-    with atomic_output(png) as tmp:
-        fig.savefig(tmp, dpi=150, format="png")
-    with atomic_output(pdf) as tmp:
-        fig.savefig(tmp, format="pdf")
-    return png, pdf
+    return save_png_pdf(fig, out_stem)
+
+
+def _plot(rows, setup: _Setup, split: str, n: int) -> tuple[str, str]:
+    s, sigma = setup.s, setup.sigma
+    label = f"{s['attack']}-{s['norm']}, σ = {sigma:g}"
+    if setup.source_model is not None:
+        label += f" (transfer from σ = {setup.source_sigma:g})"
+    stem = setup.out.with_suffix("") if setup.out.suffix else setup.out
+    judge = f"{s['votes']} votes" if sigma > 0 else "no noise"
+    return plot_robust_accuracy(rows, stem, label=label, title=f"{setup.dataset} {split}, n = {n}, {judge}")
 
 
 # ------------------------------------------------------------------------------------ main
 
 
+def _eot(setup: _Setup) -> int:
+    """``--eot``, or its default: :data:`attacks.DEFAULT_EOT` when the attacked model is noisy, else 1."""
+    attacked_sigma = setup.source_sigma if setup.source_model is not None else setup.sigma
+    return setup.s["eot"] if setup.s["eot"] is not None else (attacks.DEFAULT_EOT if attacked_sigma > 0 else 1)
+
+
+def _run(args, setup: _Setup, attack, eot: int, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Attack, write the TSV, print the table and (unless ``--no-plot``) write the plot."""
+    s = setup.s
+    generator = torch.Generator(device=s["device"]).manual_seed(s["seed"])
+    t0 = time.perf_counter()
+    results = attacks.robust_accuracy(setup.model, x, y, setup.sigma, attack=attack,
+                                      eps_list=s["eps"], votes=s["votes"], source_model=setup.source_model,
+                                      source_sigma=setup.source_sigma, generator=generator,
+                                      attack_batch=s["attack_batch"], batch_size=s["batch_size"],
+                                      progress=not args.no_progress)
+    seconds = time.perf_counter() - t0
+    rows = _rows(results, setup, eot, seconds)
+    write_tsv(setup.out, rows)
+    _print_rows(rows, results, s["votes"], seconds)
+    print(f"wrote {setup.out}")
+    if not args.no_plot:
+        png, pdf = _plot(rows, setup, args.split, len(x))
+        print(f"wrote {png} and {pdf}")
+
+
+def _usage_error(parser: argparse.ArgumentParser, exc: Exception) -> int:
+    parser.print_usage(sys.stderr)
+    print(f"{PROG}: error: {exc}", file=sys.stderr)
+    return 2
+
+
 @interruptible(PROG, "no output file is left half-written (results are written when the run completes)")
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """The ``attack`` command; returns the exit status (0 ok, 1 missing data files, 2 bad flags, 130 Ctrl-C)."""
     parser = _build_parser()
     try:
@@ -290,84 +371,22 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or an unknown / missing flag (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        s = _parse(args)
-        model, cfg = _load("--checkpoint", args.checkpoint, s["device"], args.trust_arch_import)
-        sigma = s["sigma"] if s["sigma"] is not None else _config_sigma("--checkpoint", cfg)
-        source_model, source_sigma = None, None
-        if args.transfer_from is not None:
-            source_model, scfg = _load("--transfer-from", args.transfer_from, s["device"], args.trust_arch_import)
-            source_sigma = (s["source_sigma"] if s["source_sigma"] is not None
-                            else _config_sigma("--transfer-from", scfg))
-        dataset = args.dataset if args.dataset is not None else cfg.get("dataset")
-        if dataset is None:
-            raise _FlagError(f"--checkpoint ({args.checkpoint!r}) does not name its dataset; pass --dataset")
-        from .data import DATASETS
-        _choice("--dataset", dataset, DATASETS)
-        out = (Path(args.out) if args.out is not None else
-               _check_out(Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv", args.force))
+        setup = _setup(args)
     except _FlagError as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-
+        return _usage_error(parser, exc)
     from .data import load_dataset
     try:
-        data = load_dataset(dataset, args.split, args.data_root)
+        data = load_dataset(setup.dataset, args.split, args.data_root)
     except FileNotFoundError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    n = len(data) if s["max"] is None else min(s["max"], len(data))
-    x = data.x[:n].to(s["device"])
-    y = data.y[:n].to(s["device"])
-
-    attacked_sigma = source_sigma if source_model is not None else sigma
-    eot = s["eot"] if s["eot"] is not None else (A.DEFAULT_EOT if attacked_sigma > 0 else 1)
+    n = len(data) if setup.s["max"] is None else min(setup.s["max"], len(data))
+    eot = _eot(setup)
     try:
-        if s["attack"] == "pgd":
-            cfg_attack = A.PGD(norm=s["norm"], steps=s["steps"], step_size=s["step_size"],
-                               random_start=not args.no_random_start, loss=s["loss"], eot=eot)
-        elif s["attack"] == "cw":
-            cfg_attack = A.CarliniWagner(kappa=s["kappa"], steps=s["steps"],
-                                         binary_search_steps=s["binary_search_steps"],
-                                         lr=s["step_size"] if s["step_size"] is not None else 0.05, eot=eot)
-        else:
-            cfg_attack = A.Boundary(steps=s["steps"], query_votes=s["query_votes"])
+        attack = _attack_config(setup, args, eot)
     except ValueError as exc:  # pragma: no cover - flags were validated above
-        parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-
-    generator = torch.Generator(device=s["device"]).manual_seed(s["seed"])
-    t0 = time.perf_counter()
-    results = A.robust_accuracy(model, x, y, sigma, attack=cfg_attack, eps_list=s["eps"], votes=s["votes"],
-                                source_model=source_model, source_sigma=source_sigma, generator=generator,
-                                attack_batch=s["attack_batch"], batch_size=s["batch_size"],
-                                progress=not args.no_progress)
-    seconds = time.perf_counter() - t0
-    rows = []
-    for r in results:
-        rows.append({
-            "attack": r.attack, "norm": r.norm, "eps": r.eps, "sigma": r.sigma, "transfer": r.transfer,
-            "source_sigma": r.source_sigma, "votes": r.votes, "eot": eot if r.attack != "boundary" else 0,
-            "steps": s["steps"], "n": r.n, "n_robust": r.n_robust, "robust_accuracy": r.robust_accuracy,
-            "clean_accuracy": r.clean_accuracy, "base_clean_accuracy": r.base_clean_accuracy,
-            "mean_perturbation_norm": r.mean_perturbation_norm, "seconds": seconds,
-        })
-    write_tsv(out, rows)
-    print("\t".join(("eps", "robust_accuracy", "n_robust", "n")))
-    for r in rows:
-        print(f"{r['eps']:g}\t{r['robust_accuracy']:.4f}\t{r['n_robust']}\t{r['n']}")
-    print(f"clean accuracy (smoothed, {s['votes']} votes): {results[0].clean_accuracy:.4f}; "
-          f"base model without noise: {results[0].base_clean_accuracy:.4f}; {seconds:.1f} s")
-    print(f"wrote {out}")
-    if not args.no_plot:
-        label = f"{s['attack']}-{s['norm']}, σ = {sigma:g}"
-        if source_model is not None:
-            label += f" (transfer from σ = {source_sigma:g})"
-        stem = out.with_suffix("") if out.suffix else out
-        judge = f"{s['votes']} votes" if sigma > 0 else "no noise"
-        png, pdf = plot_robust_accuracy(rows, stem, label=label, title=f"{dataset} {args.split}, n = {n}, {judge}")
-        print(f"wrote {png} and {pdf}")
+        return _usage_error(parser, exc)
+    _run(args, setup, attack, eot, data.x[:n].to(setup.s["device"]), data.y[:n].to(setup.s["device"]))
     return 0
 
 

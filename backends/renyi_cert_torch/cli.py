@@ -26,7 +26,6 @@ writes the same rows as an uninterrupted one (on the same device and batch size)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -34,16 +33,35 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-import numpy as np
+from renyi_cert._cli import (
+    DEFAULT_BOUNDS,
+    alpha_arg,
+    bounds_arg,
+    choice_arg,
+    device_arg,
+    float_list_arg,
+    int_arg,
+    interruptible,
+    real_arg,
+)
+from renyi_cert._files import (
+    LockedError,
+    OutputPathError,
+    atomic_write_text,
+    check_output_path,
+    exclusive_lock,
+    file_sha256,
+)
+from renyi_cert.seeds import derive_seed
 
-from renyi_cert._cli import interruptible
-from renyi_cert._files import LockedError, OutputPathError, atomic_write_text, check_output_path, exclusive_lock
+__all__ = ["PROG", "COMMANDS", "DEFAULT_BOUNDS", "SIDECAR_FORMAT", "RESUME_KEYS", "SOFT_KEYS", "RUN_KEYS",
+           "CertifyError", "planned_indices", "tsv_header", "format_row", "sidecar_path", "read_finished",
+           "radius_cap_note", "certify_examples", "build_certify_parser", "certify_main", "main"]
 
 PROG = "renyi-cert"
 COMMANDS = ("train", "certify", "analyze", "attack")
-DEFAULT_BOUNDS = ("renyi", "cohen", "pixeldp")
 SIDECAR_SUFFIX = ".json"
 SIDECAR_FORMAT = "renyi_cert-certify/2"
 GUARANTEED_COLUMN = "guaranteed"
@@ -62,16 +80,6 @@ class CertifyError(Exception):
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def example_seed(seed: int, idx: int) -> int:
-    """The noise seed of example ``idx`` under run seed ``seed`` (63-bit, from numpy's SeedSequence).
-
-    Independent of the order in which examples are certified, so a resumed run reproduces the rows
-    of an uninterrupted one.
-    """
-    a, b = np.random.SeedSequence([int(seed), int(idx)]).generate_state(2, dtype=np.uint32)
-    return ((int(a) << 32) | int(b)) >> 1
 
 
 def planned_indices(num_examples: int, skip: int = 1, max_examples: int | None = None) -> list[int]:
@@ -105,14 +113,6 @@ def format_row(idx: int, label: int, cert, seconds: float, bounds: Sequence[str]
 def sidecar_path(out: str | os.PathLike) -> Path:
     """Where the settings of a certification log are kept: ``<out>.json``."""
     return Path(os.fspath(out) + SIDECAR_SUFFIX)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_finished(path: str | os.PathLike, header: str) -> list[int]:
@@ -159,21 +159,20 @@ def read_finished(path: str | os.PathLike, header: str) -> list[int]:
     return done
 
 
-def radius_cap_note(sigma: float, n0: int, n: int, alpha: float, method: str, bounds: Sequence[str],
-                    num_classes: int, *, allow_unguaranteed: bool = False) -> str:
+def radius_cap_note(sigma: float, n: int, alpha: float, *, method: str, bounds: Sequence[str], num_classes: int,
+                    allow_unguaranteed: bool = False) -> str:
     """A sentence on the largest p1_lower and radii that n samples at level alpha can certify.
 
     With n samples at level alpha the largest certifiable lower bound on p1 is of order
     alpha^(1/n) (exactly (alpha/2)^(1/n) for one-sided Clopper-Pearson with the Bonferroni split
-    used here), reached when every sample falls in one class; it caps every radius.
-    ``allow_unguaranteed`` is needed for the methods without the ``1 - alpha`` guarantee
-    (``"sison-glaz"``, ``"goodman"``), as in :func:`renyi_cert.certificate.certify_from_counts`.
+    used here), reached when every sample falls in one class; it caps every radius. The numbers
+    come from :func:`renyi_cert.caps.radius_cap`; ``allow_unguaranteed`` is needed for the methods
+    without the ``1 - alpha`` guarantee (``"sison-glaz"``, ``"goodman"``).
     """
-    from renyi_cert.certificate import certify_from_counts
+    from renyi_cert.caps import radius_cap
 
-    zeros = [0] * (num_classes - 1)
-    cap = certify_from_counts([n0] + zeros, [n] + zeros, sigma, alpha=alpha, method=method, bounds=tuple(bounds),
-                              allow_unguaranteed=allow_unguaranteed)
+    cap = radius_cap(n, alpha, sigma, bounds=tuple(bounds), method=method, allow_unguaranteed=allow_unguaranteed,
+                     num_classes=num_classes)
     return (f"with n = {n} samples at level alpha = {alpha:g} the largest certifiable p1 is about alpha^(1/n) = "
             f"{alpha ** (1.0 / n):.5f} (here p1_lower <= {cap.p1_lower:.5f} with {method}), so no radius can exceed "
             + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
@@ -186,7 +185,8 @@ def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n:
     """Certify ``x[idx]`` for each ``idx`` in ``indices`` and write one flushed row each to ``out_file``.
 
     ``clf`` is a :class:`renyi_cert_torch.smoothing.SmoothedClassifier`; example ``idx`` uses the
-    generator seeded with ``example_seed(seed, idx)``. Returns the number of rows written.
+    generator seeded with :func:`renyi_cert.seeds.derive_seed` ``(seed, idx)``, so its row does not
+    depend on which examples ran before it. Returns the number of rows written.
 
     Raises
     ------
@@ -203,10 +203,11 @@ def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n:
     try:
         for idx in indices:
             t0 = time.perf_counter()
-            gen = clf.make_generator(example_seed(seed, idx))
+            gen = clf.make_generator(derive_seed(seed, idx))
             try:
-                cert = clf.certify(x[idx], n0, n, alpha, method, tuple(bounds), gen,
-                                   single_sample_set=single_sample_set, allow_unguaranteed=allow_unguaranteed)
+                cert = clf.certify(x[idx], n0=n0, n=n, alpha=alpha, method=method, bounds=tuple(bounds),
+                                   generator=gen, single_sample_set=single_sample_set,
+                                   allow_unguaranteed=allow_unguaranteed)
             except ValueError as exc:
                 raise CertifyError(f"example idx {idx}: {exc} ({written} row(s) of this run were written and are "
                                    "kept)") from None
@@ -223,83 +224,13 @@ def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n:
     return written
 
 
-# ------------------------------------------------------------------------------ argument types
-
-
-def _int_type(name: str, minimum: int = 1):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} ({text!r}) must be an integer >= {minimum}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} ({v}) must be an integer >= {minimum}")
-        return v
-
-    return parse
-
-
-def _sigma_type(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"sigma ({text!r}) must be a real number > 0") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"sigma ({text!r}) must be finite and > 0")
-    return v
-
-
-def _alpha_type(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"alpha ({text!r}) must be a number in the open interval (0, 1)") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"alpha ({text!r}) must be in the open interval (0, 1)")
-    return v
-
-
-def parse_bounds(text: str) -> tuple[str, ...]:
-    """``"renyi,cohen"`` or ``"all"`` -> bound names (validated against ``renyi_cert.BOUNDS``)."""
-    from renyi_cert.bounds import BOUNDS
-
-    if text.strip() == "all":
-        return tuple(b for b in DEFAULT_BOUNDS if b in BOUNDS) + tuple(b for b in BOUNDS if b not in DEFAULT_BOUNDS)
-    names = tuple(s.strip() for s in text.split(","))
-    for name in names:
-        if name not in BOUNDS:
-            raise argparse.ArgumentTypeError(
-                f"bound ({name!r}) must be one of {', '.join(repr(b) for b in BOUNDS)} or 'all'")
-    if len(set(names)) != len(names):
-        raise argparse.ArgumentTypeError(f"bound ({text!r}) names a bound twice")
-    return names
-
-
-def _method_type(text: str) -> str:
-    from renyi_cert.intervals import METHODS
-
-    if text not in METHODS:
-        raise argparse.ArgumentTypeError(f"method ({text!r}) must be one of {', '.join(repr(m) for m in METHODS)}")
-    return text
-
-
-def _device_type(text: str) -> str:
-    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"device ({text!r}) must be one of 'auto', 'cpu', 'cuda' (or 'cuda:<index>')")
-
-
-def _radii_type(text: str) -> tuple[float, ...]:
-    from renyi_cert.analyze import parse_radii
-
-    try:
-        return parse_radii(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+# ------------------------------------------------------------------------------------- the parser
 
 
 def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
+    """The argument parser of ``certify``; ``prog`` names the command in usage and help."""
     from renyi_cert.analyze import DEFAULT_RADII
+    from renyi_cert.intervals import METHODS
 
     p = argparse.ArgumentParser(
         prog=prog,
@@ -316,15 +247,15 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
                    help="dataset (default: the checkpoint's)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="split (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="folder with MNIST/raw or cifar-10-batches-py (default ./data)")
-    p.add_argument("--sigma", type=_sigma_type, default=None,
+    p.add_argument("--sigma", type=real_arg("sigma", 0.0, strict=True), default=None,
                    help="noise std in [0,1] pixel units (default: the checkpoint's training sigma)")
-    p.add_argument("--n0", type=_int_type("n0", 1), default=100, help="selection samples (default: %(default)s)")
-    p.add_argument("--n", type=_int_type("n", 1), default=10000, help="estimation samples (default: %(default)s)")
-    p.add_argument("--alpha", type=_alpha_type, default=0.001, help="failure probability (default: %(default)s)")
-    p.add_argument("--method", type=_method_type, default="clopper-pearson",
+    p.add_argument("--n0", type=int_arg("n0"), default=100, help="selection samples (default: %(default)s)")
+    p.add_argument("--n", type=int_arg("n"), default=10000, help="estimation samples (default: %(default)s)")
+    p.add_argument("--alpha", type=alpha_arg(), default=0.001, help="failure probability (default: %(default)s)")
+    p.add_argument("--method", type=choice_arg("method", METHODS), default="clopper-pearson",
                    help="confidence intervals: clopper-pearson (the only one with the 1-alpha guarantee), "
                         "sison-glaz or goodman (these need --allow-unguaranteed) (default: %(default)s)")
-    p.add_argument("--bound", type=parse_bounds, default=DEFAULT_BOUNDS, metavar="B[,B...]|all",
+    p.add_argument("--bound", type=bounds_arg(), default=DEFAULT_BOUNDS, metavar="B[,B...]|all",
                    help="radius bounds, first one fills the `radius` column (default: renyi,cohen,pixeldp)")
     p.add_argument("--single-sample-set", action="store_true",
                    help="the paper's code's biased variant: select and estimate on the same n samples (n0 unused); "
@@ -333,14 +264,14 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
                    help="WARNING: the rows then carry NO 1-alpha guarantee (their `guaranteed` column is 0); "
                         "needed for --method sison-glaz/goodman and --single-sample-set, which reproduce the "
                         "paper's code but are not sound certificates")
-    p.add_argument("--skip", type=_int_type("skip", 1), default=1, help="certify every K-th example (default: 1)")
-    p.add_argument("--max", type=_int_type("max", 1), default=None,
+    p.add_argument("--skip", type=int_arg("skip"), default=1, help="certify every K-th example (default: 1)")
+    p.add_argument("--max", type=int_arg("max"), default=None,
                    help="certify at most N examples (default: all of the split)")
-    p.add_argument("--seed", type=_int_type("seed", 0), default=0, help="run seed (default: %(default)s)")
-    p.add_argument("--batch", type=_int_type("batch", 1), default=1000,
+    p.add_argument("--seed", type=int_arg("seed", 0), default=0, help="run seed (default: %(default)s)")
+    p.add_argument("--batch", type=int_arg("batch"), default=1000,
                    help="noisy copies per forward pass (default: %(default)s)")
-    p.add_argument("--device", type=_device_type, default="auto", help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--radii", type=_radii_type, default=DEFAULT_RADII,
+    p.add_argument("--device", type=device_arg(), default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--radii", type=float_list_arg("radii"), default=DEFAULT_RADII,
                    help="radius grid of the final table (default: " + ",".join(f"{r:g}" for r in DEFAULT_RADII) + ")")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue an existing log with the same settings")
@@ -352,10 +283,20 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------- certify
 
 
-def _load(args, prog: str):
-    """Checkpoint, model, dataset and sigma from the parsed arguments (CertifyError on user errors)."""
-    from renyi_cert_torch.data import load_dataset
-    from renyi_cert_torch.smoothing import SmoothedClassifier, resolve_device
+class _Loaded(NamedTuple):
+    """What a run certifies with: the smoothed classifier and the data, and where they came from."""
+
+    clf: object
+    data: object
+    config: dict
+    sigma: float
+    dataset: str
+    device: object
+
+
+def _load_checkpoint(args):
+    """The device, the checkpoint's model and its config (CertifyError on user errors)."""
+    from renyi_cert_torch.smoothing import resolve_device
     from renyi_cert_torch.train import load_checkpoint
 
     try:
@@ -368,20 +309,35 @@ def _load(args, prog: str):
         raise CertifyError(f"--checkpoint: {exc}") from None
     except (ValueError, OSError) as exc:
         raise CertifyError(f"--checkpoint ({args.checkpoint!r}) cannot be loaded: {exc}") from None
-    dataset = args.dataset or config.get("dataset")
-    if dataset is None:
-        raise CertifyError(f"the checkpoint {args.checkpoint!r} does not record its dataset; give --dataset")
+    return device, model, config
+
+
+def _noise_level(args, config: dict, prog: str) -> float:
+    """``--sigma``, or the checkpoint's training sigma; a warning when the two differ."""
     train_sigma = config.get("sigma")
     sigma = args.sigma
     if sigma is None:
         if not train_sigma:
             raise CertifyError(f"the checkpoint {args.checkpoint!r} was trained without noise (mode "
                                f"{config.get('mode')!r}, sigma {train_sigma!r}); give --sigma")
-        sigma = float(train_sigma)
-    elif train_sigma is not None and not math.isclose(sigma, float(train_sigma), rel_tol=1e-9):
+        return float(train_sigma)
+    if train_sigma is not None and not math.isclose(sigma, float(train_sigma), rel_tol=1e-9):
         print(f"{prog}: warning: --sigma ({sigma:g}) differs from the checkpoint's training sigma "
               f"({float(train_sigma):g}, mode {config.get('mode')!r}); the smoothed classifier is usually "
               f"most accurate at its training noise level", file=sys.stderr)
+    return sigma
+
+
+def _load(args, prog: str) -> _Loaded:
+    """Checkpoint, model, dataset and sigma from the parsed arguments (CertifyError on user errors)."""
+    from renyi_cert_torch.data import load_dataset
+    from renyi_cert_torch.smoothing import SmoothedClassifier
+
+    device, model, config = _load_checkpoint(args)
+    dataset = args.dataset or config.get("dataset")
+    if dataset is None:
+        raise CertifyError(f"the checkpoint {args.checkpoint!r} does not record its dataset; give --dataset")
+    sigma = _noise_level(args, config, prog)
     if config.get("dataset") and dataset != config["dataset"]:
         print(f"{prog}: warning: --dataset ({dataset!r}) differs from the checkpoint's training dataset "
               f"({config['dataset']!r})", file=sys.stderr)
@@ -398,10 +354,11 @@ def _load(args, prog: str):
     if clf.input_shape is not None and shape != clf.input_shape:
         raise CertifyError(f"dataset {dataset!r} has images of shape {shape} but the checkpoint's model "
                            f"({config.get('arch')!r}) expects {clf.input_shape}")
-    return clf, data, config, sigma, dataset, device
+    return _Loaded(clf, data, config, sigma, dataset, device)
 
 
 def _settings(args, sigma, dataset, device, checkpoint_hash) -> dict:
+    """The settings file's content: what gives the rows their meaning, and how this run made them."""
     import torch
 
     import renyi_cert
@@ -478,6 +435,7 @@ def _check_unguaranteed(args) -> None:
 
 
 def _run_certify(args, prog: str, report: bool = True) -> int:
+    """Check ``--out`` and the guarantee switch, then run under the lock on ``--out``."""
     try:
         out = check_output_path(args.out, name="--out")
         check_output_path(sidecar_path(out), name="--out's settings file")
@@ -491,67 +449,88 @@ def _run_certify(args, prog: str, report: bool = True) -> int:
         raise CertifyError(str(exc)) from None
 
 
-def _certify_locked(args, out: Path, prog: str, report: bool) -> int:
-    """The run, with the lock on ``out`` held by the caller."""
+def _resume_state(args, out: Path, settings: dict, header: str, run: _Loaded, prog: str) -> tuple[list, list]:
+    """The indices already in the log and its runs history (both empty for a new log)."""
+    if not args.resume:
+        return [], []
+    if not out.exists():
+        print(f"{prog}: --resume: {out} does not exist yet; starting a new log", file=sys.stderr)
+        return [], []
+    saved = _check_resume(sidecar_path(out), settings, prog)
+    runs = saved.get("runs") if isinstance(saved.get("runs"), list) else [_run_entry(saved, 0)]
+    done = read_finished(out, header)
+    size = len(run.data)
+    outside = [i for i in done if not 0 <= i < size]
+    if outside:
+        raise CertifyError(f"--resume: idx {outside[0]} in the log is out of range for {run.dataset} {args.split} "
+                           f"({size} examples)")
+    extra = sorted(set(done) - set(range(0, size, args.skip)))
+    if extra:
+        raise CertifyError(f"--resume: {out} holds idx {extra[0]} which is not a multiple of --skip "
+                           f"({args.skip}) within the dataset")
+    return done, runs
+
+
+def _open_log(args, out: Path, settings: dict, header: str, done: list, runs: list) -> bool:
+    """Write the settings file (with this run appended to its history) and, for a new log, the
+    header; returns whether the log was started afresh."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not (args.resume and out.exists() and out.stat().st_size > 0)
+    settings["runs"] = ([] if fresh else runs) + [_run_entry(settings, len(done))]
+    atomic_write_text(sidecar_path(out), json.dumps(settings, indent=2) + "\n")
+    if fresh:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(header + "\n")
+    return fresh
+
+
+def _announce(args, run: _Loaded, todo: list, plan: list, prog: str, report: bool) -> None:
+    """What the run is about to do (and, with ``report``, the radius cap of its n and alpha)."""
+    print(f"{prog}: certifying {len(todo)} of {len(plan)} examples of {run.dataset} ({args.split}) at sigma "
+          f"{run.sigma:g}, n0 {args.n0}, n {args.n}, alpha {args.alpha:g}, {args.method}, bounds "
+          f"{', '.join(args.bound)}, device {run.device}", file=sys.stderr)
+    if report:
+        note = radius_cap_note(run.sigma, args.n, args.alpha, method=args.method, bounds=args.bound,
+                               num_classes=run.clf.num_classes, allow_unguaranteed=args.allow_unguaranteed)
+        print(f"{prog}: {note}", file=sys.stderr)
+
+
+def _summarize_log(args, out: Path, run: _Loaded, report: bool) -> None:
+    """Read the finished log back: the table (with ``report``), the plot beside it, the files written."""
     from renyi_cert import analyze
 
+    log = analyze.read_log(out)
+    if report:
+        print(analyze.markdown_table(analyze.summarize(log, args.radii, label=out.name)))
+    stem = out.with_suffix("") if out.suffix == ".tsv" else out
+    png, pdf = analyze.plot_certified_accuracy([log], stem, labels=[out.name],
+                                               title=f"{run.dataset}, sigma = {run.sigma:g}, n = {args.n}")
+    print(f"\nwrote {out} ({len(log)} rows), {sidecar_path(out)}, {png}, {pdf}")
+
+
+def _certify_locked(args, out: Path, prog: str, report: bool) -> int:
+    """The run, with the lock on ``out`` held by the caller."""
     if out.exists() and not (args.resume or args.force):
         raise CertifyError(f"--out ({args.out!r}) exists; use --resume to continue it or --force to overwrite it")
     if args.allow_unguaranteed:
         print(f"{prog}: warning: --allow-unguaranteed: the rows of this run carry NO 1-alpha guarantee "
               "(guaranteed = 0)", file=sys.stderr)
-    clf, data, config, sigma, dataset, device = _load(args, prog)
-    settings = _settings(args, sigma, dataset, device, file_sha256(args.checkpoint))
+    run = _load(args, prog)
+    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint))
     header = tsv_header(args.bound)
-    plan = planned_indices(len(data), args.skip, args.max)
-    sidecar = sidecar_path(out)
-    done: list[int] = []
-    runs: list = []
-    if args.resume and out.exists():
-        saved = _check_resume(sidecar, settings, prog)
-        runs = saved.get("runs") if isinstance(saved.get("runs"), list) else [_run_entry(saved, 0)]
-        done = read_finished(out, header)
-        outside = [i for i in done if not 0 <= i < len(data)]
-        if outside:
-            raise CertifyError(f"--resume: idx {outside[0]} in the log is out of range for {dataset} {args.split} "
-                               f"({len(data)} examples)")
-        extra = sorted(set(done) - set(range(0, len(data), args.skip)))
-        if extra:
-            raise CertifyError(f"--resume: {out} holds idx {extra[0]} which is not a multiple of --skip "
-                               f"({args.skip}) within the dataset")
-    elif args.resume:
-        print(f"{prog}: --resume: {out} does not exist yet; starting a new log", file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    plan = planned_indices(len(run.data), args.skip, args.max)
+    done, runs = _resume_state(args, out, settings, header, run, prog)
     done_set = set(done)
     todo = [i for i in plan if i not in done_set]
-    fresh = not (args.resume and out.exists() and out.stat().st_size > 0)
-    settings["runs"] = ([] if fresh else runs) + [_run_entry(settings, len(done))]
-    atomic_write_text(sidecar, json.dumps(settings, indent=2) + "\n")
-    if fresh:
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.write(header + "\n")
-    else:
+    if not _open_log(args, out, settings, header, done, runs):
         print(f"{prog}: resuming {out}: {len(done)} rows done, {len(todo)} to go", file=sys.stderr)
-    print(f"{prog}: certifying {len(todo)} of {len(plan)} examples of {dataset} ({args.split}) at sigma {sigma:g}, "
-          f"n0 {args.n0}, n {args.n}, alpha {args.alpha:g}, {args.method}, bounds {', '.join(args.bound)}, "
-          f"device {device}", file=sys.stderr)
-    if report:
-        note = radius_cap_note(sigma, args.n0, args.n, args.alpha, args.method, args.bound, clf.num_classes,
-                               allow_unguaranteed=args.allow_unguaranteed)
-        print(f"{prog}: {note}", file=sys.stderr)
+    _announce(args, run, todo, plan, prog, report)
     with open(out, "a", encoding="utf-8") as fh:
-        certify_examples(clf, data.x, data.y, todo, fh, n0=args.n0, n=args.n, alpha=args.alpha, method=args.method,
-                         bounds=args.bound, seed=args.seed, single_sample_set=args.single_sample_set,
-                         allow_unguaranteed=args.allow_unguaranteed, progress=not args.no_progress,
-                         initial=len(plan) - len(todo), total=len(plan))
-    log = analyze.read_log(out)
-    if report:
-        summaries = analyze.summarize(log, args.radii, label=out.name)
-        print(analyze.markdown_table(summaries))
-    stem = out.with_suffix("") if out.suffix == ".tsv" else out
-    png, pdf = analyze.plot_certified_accuracy([log], stem, labels=[out.name],
-                                               title=f"{dataset}, sigma = {sigma:g}, n = {args.n}")
-    print(f"\nwrote {out} ({len(log)} rows), {sidecar}, {png}, {pdf}")
+        certify_examples(run.clf, run.data.x, run.data.y, todo, fh, n0=args.n0, n=args.n, alpha=args.alpha,
+                         method=args.method, bounds=args.bound, seed=args.seed,
+                         single_sample_set=args.single_sample_set, allow_unguaranteed=args.allow_unguaranteed,
+                         progress=not args.no_progress, initial=len(plan) - len(todo), total=len(plan))
+    _summarize_log(args, out, run, report)
     return 0
 
 
@@ -623,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return _call(lambda a: analyze_main(a, prog=f"{PROG} analyze"), rest)
     if command == "train":
-        from renyi_cert_torch.train import train_main
+        from renyi_cert_torch.train_cli import main as train_main
 
         return _call(train_main, rest)
     if command == "attack":

@@ -52,6 +52,8 @@ weights on CPU. Model initialisation and dropout use torch's global RNG, which `
 inside ``torch.random.fork_rng`` (the caller's RNG state is restored afterwards); shuffling and
 noise use their own ``torch.Generator``s. On CUDA, cuDNN may pick non-deterministic kernels.
 
+The command ``renyi-cert train`` is :mod:`renyi_cert_torch.train_cli`.
+
 Checkpoints are ``{"state_dict": ..., "config": {...}, "format": "renyi_cert/1"}`` written by
 ``torch.save`` to a temporary file that is renamed over the final name when complete (a crash
 never leaves a truncated checkpoint). ``load_checkpoint`` reads them with
@@ -62,29 +64,30 @@ by an import path only with ``trust_arch_import=True`` (importing a module runs 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from renyi_cert._cli import interruptible
-from renyi_cert._files import OutputPathError, atomic_output, check_output_path
+from renyi_cert._files import atomic_output, check_output_path
 from renyi_cert._validate import check_choice, check_positive_int, check_real
+from renyi_cert.seeds import spawn_seeds
 
 from .data import DATASETS, DataSplit, load_dataset
-from .devices import DEVICES, resolve_device
-from .models import ARCHITECTURES, build_model, check_arch, check_arch_trust
+from .devices import resolve_device
+from .models import build_model, check_arch, check_arch_trust
 from .modes import eval_mode
 from .smoothing import check_finite_logits, warn_if_sigma_off_scale
+
+__all__ = ["MODES", "DEFAULT_GAMMA", "CHECKPOINT_FORMAT", "PAPER_SIGMA", "DEFAULT_ARCH", "check_config_dict",
+           "TrainConfig", "EpochStats", "TrainResult", "stn_loss", "train_epoch", "train", "evaluate_accuracy",
+           "save_checkpoint", "load_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -349,12 +352,6 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
                       train_accuracy=total_correct / n, seconds=time.perf_counter() - start_time)
 
 
-def _seeds(seed: int) -> tuple[int, int, int]:
-    """Independent seeds for (global RNG: init and dropout, shuffling, noise) from one seed."""
-    a, b, c = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
-    return int(a) >> 1, int(b) >> 1, int(c) >> 1
-
-
 def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch_import: bool = False) -> TrainResult:
     """Train ``config.arch`` on ``config.dataset``'s train split in mode ``config.mode``.
 
@@ -388,7 +385,8 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
         x, y = x[:config.max_train], y[:config.max_train]
     if dev.type == "cuda":  # MNIST is 0.2 GB, CIFAR-10 0.6 GB as float32: keep it on the GPU
         x, y = x.to(dev), y.to(dev)
-    global_seed, shuffle_seed, noise_seed = _seeds(config.seed)
+    # independent seeds for the global RNG (initialisation, dropout), shuffling and noise
+    global_seed, shuffle_seed, noise_seed = spawn_seeds(config.seed, 3)
     fork_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
     history = []
     logger.info("training %s on %s (%d images) in mode %r, sigma %g, gamma %g, %d epochs, device %s",
@@ -487,6 +485,42 @@ def save_checkpoint(path, model: nn.Module, config) -> Path:
     return path
 
 
+def _read_checkpoint(path: Path, map_location) -> tuple[dict, dict]:
+    """The weights and the validated config of a checkpoint file (see :func:`load_checkpoint`)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist (or is not a file)")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # torch.load raises many types for foreign or hostile files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in str(exc):
+            reason = ("it contains objects other than tensors and plain containers, which "
+                      "torch.load(weights_only=True) refuses to unpickle")
+        else:
+            reason = f"torch.load cannot read it ({type(exc).__name__}: {first_line})"
+        raise ValueError(f"{str(path)!r} is not a renyi_cert checkpoint: {reason}") from exc
+    if not isinstance(obj, dict) or "format" not in obj:
+        raise ValueError(f"{str(path)!r} is not a renyi_cert checkpoint: expected a dict with a 'format' "
+                         f"entry {CHECKPOINT_FORMAT!r}, got {type(obj).__name__}"
+                         + (f" with keys {sorted(map(str, obj))}" if isinstance(obj, dict) else ""))
+    if obj["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(f"{str(path)!r}: unsupported checkpoint format {obj['format']!r} "
+                         f"(this version reads {CHECKPOINT_FORMAT!r})")
+    state, cfg = obj.get("state_dict"), obj.get("config")
+    if not isinstance(state, dict) or not isinstance(cfg, dict):
+        raise ValueError(f"{str(path)!r} is not a valid renyi_cert checkpoint: 'state_dict' and 'config' must be dicts")
+    if not isinstance(cfg.get("arch"), str) or "num_classes" not in cfg:
+        raise ValueError(f"{str(path)!r}: the checkpoint's config must name 'arch' (str) and 'num_classes' (int), "
+                         f"got arch={cfg.get('arch')!r}, num_classes={cfg.get('num_classes')!r}")
+    try:
+        cfg = check_config_dict(cfg)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: the checkpoint's config is invalid: {exc}") from None
+    return state, cfg
+
+
 def load_checkpoint(path, map_location="cpu", *, trust_arch_import: bool = False) -> tuple[nn.Module, dict]:
     """Load a checkpoint written by :func:`save_checkpoint` without running code from it.
 
@@ -521,37 +555,7 @@ def load_checkpoint(path, map_location="cpu", *, trust_arch_import: bool = False
         config names.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist (or is not a file)")
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except OSError:
-        raise
-    except Exception as exc:  # torch.load raises many types for foreign or hostile files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Weights only load failed" in str(exc):
-            reason = ("it contains objects other than tensors and plain containers, which "
-                      "torch.load(weights_only=True) refuses to unpickle")
-        else:
-            reason = f"torch.load cannot read it ({type(exc).__name__}: {first_line})"
-        raise ValueError(f"{str(path)!r} is not a renyi_cert checkpoint: {reason}") from exc
-    if not isinstance(obj, dict) or "format" not in obj:
-        raise ValueError(f"{str(path)!r} is not a renyi_cert checkpoint: expected a dict with a 'format' "
-                         f"entry {CHECKPOINT_FORMAT!r}, got {type(obj).__name__}"
-                         + (f" with keys {sorted(map(str, obj))}" if isinstance(obj, dict) else ""))
-    if obj["format"] != CHECKPOINT_FORMAT:
-        raise ValueError(f"{str(path)!r}: unsupported checkpoint format {obj['format']!r} "
-                         f"(this version reads {CHECKPOINT_FORMAT!r})")
-    state, cfg = obj.get("state_dict"), obj.get("config")
-    if not isinstance(state, dict) or not isinstance(cfg, dict):
-        raise ValueError(f"{str(path)!r} is not a valid renyi_cert checkpoint: 'state_dict' and 'config' must be dicts")
-    if not isinstance(cfg.get("arch"), str) or "num_classes" not in cfg:
-        raise ValueError(f"{str(path)!r}: the checkpoint's config must name 'arch' (str) and 'num_classes' (int), "
-                         f"got arch={cfg.get('arch')!r}, num_classes={cfg.get('num_classes')!r}")
-    try:
-        cfg = check_config_dict(cfg)
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r}: the checkpoint's config is invalid: {exc}") from None
+    state, cfg = _read_checkpoint(path, map_location)
     arch, num_classes = cfg["arch"], cfg["num_classes"]
     check_arch_trust(arch, trust_arch_import, checkpoint=path)
     model = build_model(arch, num_classes, trust_arch_import=trust_arch_import)
@@ -564,107 +568,3 @@ def load_checkpoint(path, map_location="cpu", *, trust_arch_import: bool = False
         model.to(map_location)
     model.eval()
     return model, cfg
-
-
-# -------------------------------------------------------------------------------------------- CLI
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="renyi-cert train",
-        description="Train a base classifier for randomized smoothing (STN, Gaussian augmentation or plain) "
-                    "and save a renyi_cert checkpoint.")
-    p.add_argument("--dataset", default="mnist5k", help=f"one of {', '.join(DATASETS)} (default mnist5k)")
-    p.add_argument("--arch", default=None,
-                   help=f"one of {', '.join(ARCHITECTURES)} or 'package.module:ClassName' (an import path needs "
-                        "--trust-arch-import) (default: mnist_cnn for MNIST, cifar_cnn7 for CIFAR-10)")
-    p.add_argument("--trust-arch-import", action="store_true",
-                   help="allow --arch to be an import path; importing it runs that module's code")
-    p.add_argument("--mode", default="stn", help=f"one of {', '.join(MODES)} (default stn)")
-    p.add_argument("--sigma", type=float, default=None,
-                   help="training noise std in [0,1] pixel units (default: 0.7 MNIST, 100/255 CIFAR-10; "
-                        "not used by mode none)")
-    p.add_argument("--gamma", type=float, default=None,
-                   help=f"STN stability weight (default {DEFAULT_GAMMA:g}; used only by mode stn)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training set (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per training step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of initialisation, dropout, shuffling and noise (default: %(default)s)")
-    p.add_argument("--data-root", default=None, help="folder with MNIST/raw or cifar-10-batches-py (default ./data)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--out", default=None,
-                   help="checkpoint path (default runs/<dataset>-<mode>-sigma<sigma>-seed<seed>.pt)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    p.add_argument("--max-train", type=int, default=None, help="train on the first N training images only")
-    p.add_argument("--no-eval", action="store_true", help="skip the clean/noisy test accuracy after training")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-@interruptible("renyi-cert train", "a checkpoint is written only after the last epoch (atomically), "
-                                   "so --out was left as it was unless 'saved' was printed")
-def train_main(argv=None) -> int:
-    """The ``train`` command: parse ``argv``, train, save the checkpoint, report test accuracy.
-
-    Everything that can be checked before training is (flags, ``--arch`` and its trust, whether
-    ``--out`` can be written and, when it exists, ``--force``). Invalid flags exit through
-    ``argparse`` (``SystemExit`` with status 2 and the reason on stderr); missing dataset files
-    print the reason and return 1; Ctrl-C prints one line and returns 130; success returns 0.
-    """
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    if args.device not in DEVICES and not str(args.device).startswith("cuda:"):
-        parser.error(f"--device ({args.device!r}) must be one of {', '.join(map(repr, DEVICES))}")
-    if args.mode == "none" and args.sigma is not None and args.sigma > 0:
-        parser.error(f"--sigma ({args.sigma:g}) is not used by --mode none, which trains without noise; "
-                     "drop --sigma, or choose --mode stn or gaussian")
-    if args.mode in MODES and args.mode != "stn" and args.gamma is not None and args.gamma > 0:
-        parser.error(f"--gamma ({args.gamma:g}) is used only by --mode stn; drop --gamma with --mode {args.mode}")
-    try:
-        device = resolve_device(args.device)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            config = TrainConfig(dataset=args.dataset, arch=args.arch, mode=args.mode, sigma=args.sigma,
-                                 gamma=args.gamma, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                 seed=args.seed, max_train=args.max_train, data_root=args.data_root)
-        for w in caught:
-            print(f"renyi-cert train: warning: {w.message}", file=sys.stderr)
-        # fail on a bad --arch (or an import path without --trust-arch-import) before loading data
-        build_model(config.arch, config.num_classes, trust_arch_import=args.trust_arch_import)
-    except ValueError as exc:
-        parser.error(str(exc).replace("batch_size", "batch-size").replace("max_train", "max-train")
-                     .replace("trust_arch_import=True / ", ""))
-    default_out = Path("runs") / f"{config.dataset}-{config.mode}-sigma{config.sigma:g}-seed{config.seed}.pt"
-    out = Path(args.out) if args.out else default_out
-    try:
-        if out.exists() and not out.is_dir() and not args.force:
-            raise OutputPathError(f"--out ({str(out)!r}) exists; use --force to overwrite it")
-        check_output_path(out, name="--out")
-    except OutputPathError as exc:
-        parser.error(str(exc))
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logger.setLevel(logging.INFO)
-    try:
-        result = train(config, device=device, progress=not args.no_progress,
-                       trust_arch_import=args.trust_arch_import)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    save_checkpoint(out, result.model, config)
-    print(f"saved {out} ({result.seconds:.1f} s training, final train accuracy "
-          f"{result.history[-1].train_accuracy:.4f})")
-    if not args.no_eval:
-        test = load_dataset(config.dataset, "test", config.data_root)
-        clean = evaluate_accuracy(result.model, test, device=device)
-        line = f"test accuracy: clean {clean:.4f}"
-        if config.sigma > 0:
-            noisy = evaluate_accuracy(result.model, test, sigma=config.sigma, device=device, seed=config.seed)
-            line += f", noisy (sigma {config.sigma:g}, one draw per image) {noisy:.4f}"
-        print(line)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(train_main())
