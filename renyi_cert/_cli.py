@@ -23,7 +23,9 @@ import argparse
 import functools
 import math
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["EXIT_INTERRUPTED", "interruptible", "parse_int", "parse_real", "parse_float_list", "parse_choice",
            "parse_bounds", "parse_device", "int_arg", "real_arg", "alpha_arg", "float_list_arg", "choice_arg",
@@ -180,10 +182,10 @@ def parse_device(name: str, text: str) -> str:
 # ------------------------------------------------------------------------------------ argparse types
 
 
-def _argparse_type(parse: Callable, name: str, **kwargs) -> Callable[[str], object]:
+def _argparse_type(parse: Callable[..., T], name: str, **kwargs: Any) -> Callable[[str], T]:
     """``parse(name, text, **kwargs)`` as an argparse ``type`` (its ValueError becomes the message)."""
 
-    def convert(text: str):
+    def convert(text: str) -> T:
         try:
             return parse(name, text, **kwargs)
         except ValueError as exc:

@@ -296,6 +296,7 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
     _parse_rows(path, table)
     _check_values(path, table)
     ints, floats = table.ints, table.floats
+    assert table.times is not None  # filled by _parse_rows
     if table.bound_cols:
         radii = {c[len(RADIUS_PREFIX):]: floats[c] for c in table.bound_cols}
     else:
