@@ -2,10 +2,11 @@
 
 Baselines
 ---------
-grid   : the official STN code's method: g(alpha) on 100 orders in [1.01, 2], literal float64
-         formula, vectorised in numpy (chunks of pairs x 100 orders), max over the grid.
-scipy  : a per-pair scipy optimiser: minimize_scalar(method="bounded") of -g(alpha) on
-         alpha in (1, 50], literal float64 formula. Timed on a subsample (--scipy-pairs) and
+grid   : the official STN code's method: g(order) on 100 Renyi orders (the paper's α) in [1.01, 2],
+         literal float64 formula, vectorised in numpy (chunks of pairs x 100 orders), max over the
+         grid.
+scipy  : a per-pair scipy optimiser: minimize_scalar(method="bounded") of -g(order) on
+         order in (1, 50], literal float64 formula. Timed on a subsample (--scipy-pairs) and
          reported as pairs per second.
 
 Accuracy: each method's maximum relative error against the mpmath oracle
@@ -34,11 +35,11 @@ from renyi_cert.reference import radius_mp
 GRID = np.linspace(1.01, 2.0, 100)
 
 
-def literal_g(p1, p2, alpha):
-    """g(alpha) as the paper writes it, in float64 (what a straightforward port computes)."""
-    t = 1.0 - alpha
+def literal_g(p1, p2, order):
+    """g(order) as the paper writes it, in float64 (what a straightforward port computes)."""
+    t = 1.0 - order
     mean = ((p1**t + p2**t) / 2.0) ** (1.0 / t)
-    return -np.log(1.0 - p1 - p2 + 2.0 * mean) / alpha
+    return -np.log(1.0 - p1 - p2 + 2.0 * mean) / order
 
 
 def grid_radius(p1, p2, sigma=1.0, chunk=50_000):
@@ -56,7 +57,7 @@ def scipy_radius(p1, p2, sigma=1.0):
     out = np.empty_like(p1)
     for i, (a, b) in enumerate(zip(p1, p2)):
         with np.errstate(all="ignore"):
-            res = minimize_scalar(lambda al: -literal_g(a, b, al), bounds=(1.0 + 1e-9, 50.0), method="bounded",
+            res = minimize_scalar(lambda o: -literal_g(a, b, o), bounds=(1.0 + 1e-9, 50.0), method="bounded",
                                   options={"xatol": 1e-10})
         out[i] = sigma * math.sqrt(2.0 * max(-res.fun, 0.0))
     return out
@@ -129,12 +130,12 @@ def main(argv=None):
     # own rounding errors are measured separately below).
     ours = rc.radius_details(p1, p2, 1.0)
     grid_vals = np.zeros_like(p1)
-    for alpha in GRID:
-        grid_vals = np.maximum(grid_vals, rc.renyi_objective(p1, p2, alpha))
+    for order in GRID:
+        grid_vals = np.maximum(grid_vals, rc.renyi_objective(p1, p2, order))
     grid_vals = np.sqrt(2.0 * grid_vals)
     below = np.sum(ours.radius < grid_vals * (1 - 1e-13))
     literal_above = np.sum(grid_radius(p1, p2) > ours.radius * (1 + 1e-12))
-    outside = (ours.alpha < 1.01) | (ours.alpha > 2.0)
+    outside = (ours.order < 1.01) | (ours.order > 2.0)
     above_outside = np.mean(ours.radius[outside] > grid_vals[outside] * (1 + 1e-9)) if outside.any() else math.nan
 
     # Accuracy against mpmath on a shared sample.
@@ -161,7 +162,8 @@ def main(argv=None):
     print(f"\naccuracy sample: {a.size} pairs (p1 - p2 >= 1e-9, 1 - p1 >= 1e-12, near ties and extremes included)")
     print(f"exact radius below the grid's supremum: {below} of {n:,} pairs "
           f"(the literal float64 grid exceeds it, by rounding error, at {literal_above:,} pairs)")
-    print(f"alpha* outside [1.01, 2]: {outside.mean():.1%} of pairs; exact > grid there: {above_outside:.1%}")
+    print(f"maximising order (α*) outside [1.01, 2]: {outside.mean():.1%} of pairs; "
+          f"exact > grid there: {above_outside:.1%}")
     return 0
 
 

@@ -45,10 +45,10 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    data = load_dataset(args.dataset, "train", args.data_root)
+    data = load_dataset(args.dataset, "train", data_root=args.data_root)
     x, y = data.x[:args.n], data.y[:args.n]
     torch.manual_seed(0)
-    initial = build_model(args.arch, data.num_classes).to(device)
+    initial = build_model(args.arch, num_classes=data.num_classes).to(device)
     state0 = copy.deepcopy(initial.state_dict())
 
     def one_epoch(mode: str) -> float:

@@ -2,8 +2,8 @@
 
 Implements Li, Chen, Wang & Carin, "Certified Adversarial Robustness with Additive Gaussian
 Noise" (NeurIPS 2019): the Renyi-divergence certified radius with the supremum over the order
-taken exactly, the comparison bounds (Cohen et al. 2019, PixelDP), confidence bounds for the top
-two classes, and certification from class counts for any model backend. The core needs numpy, scipy and numba
+taken exactly, the comparison bounds (Cohen et al. 2019, PixelDP), confidence intervals for the
+top two classes, and certification from class counts for any model backend. The core needs numpy, scipy and numba
 only; the torch backend lives in the separate package ``renyi_cert_torch``.
 
 ``import renyi_cert`` loads numpy and the package itself: scipy and numba (with the compiled,
@@ -34,12 +34,12 @@ from .divergence import gaussian_renyi_divergence, lemma1_bound, renyi_divergenc
 from .intervals import (
     GUARANTEED_METHODS,
     METHODS,
-    ConfidenceBounds,
-    Top2Bounds,
-    clopper_pearson_bounds,
+    ConfidenceInterval,
+    Top2Confidence,
+    clopper_pearson_interval,
     goodman,
     sison_glaz,
-    top2_bounds,
+    top2_confidence,
 )
 from .means import generalized_mean
 
@@ -52,18 +52,18 @@ __all__ = [
     "Backend",
     "CallableBackend",
     "Certificate",
-    "ConfidenceBounds",
+    "ConfidenceInterval",
     "Prediction",
-    "Top2Bounds",
+    "Top2Confidence",
     "certify",
     "certify_from_counts",
     "certify_from_counts_single",
-    "clopper_pearson_bounds",
+    "clopper_pearson_interval",
     "goodman",
     "predict",
     "predict_from_counts",
     "sison_glaz",
-    "top2_bounds",
+    "top2_confidence",
     "PixelDPResult",
     "RadiusResult",
     "cohen_radius",

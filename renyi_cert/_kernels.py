@@ -11,20 +11,20 @@ For two numbers the power mean has the closed form
 
     M_t(p1, p2) = G * cosh(t w)^(1/t),
 
-so with ``s = alpha - 1`` and ``Phi(s) = log cosh(s w) / s`` (an even function of ``s w`` divided
+so with ``s = order - 1`` (``order`` the Renyi order, the paper's α) and ``Phi(s) = log cosh(s w) / s`` (an even function of ``s w`` divided
 by ``s``; ``Phi(0) = 0``)
 
-    M_{1-alpha} = G exp(-Phi(s)),
-    A(s) = 1 - p1 - p2 + 2 M_{1-alpha} = q + 2 G exp(-Phi(s)),          q = (1 - p1) - p2,
+    M_{1-order} = G exp(-Phi(s)),
+    A(s) = 1 - p1 - p2 + 2 M_{1-order} = q + 2 G exp(-Phi(s)),          q = (1 - p1) - p2,
     D(s) = 1 - A(s) = 2 G exp(-Phi(s)) expm1(log cosh(w) + Phi(s)).
 
 Both A and D are sums or products of positive terms: neither suffers the cancellation of the
-literal ``1 - 2 (M_1 - M_{1-alpha})`` near ties (D is small) or far from them (A is small). The
+literal ``1 - 2 (M_1 - M_{1-order})`` near ties (D is small) or far from them (A is small). The
 objective ``h(s) = -log A(s)`` is taken as ``-log1p(-D)`` when D < 1/2 and ``-log(A)`` otherwise.
 
-The radius is ``sigma * sqrt(2 sup_{s>0} h(s)/(1+s))``. g(alpha) = h/(1+s) is unimodal (checked
+The radius is ``sigma * sqrt(2 sup_{s>0} h(s)/(1+s))``. g(order) = h/(1+s) is unimodal (checked
 with mpmath over the domain; see the tests), so its maximiser is the unique root of
-``F(s) = (1+s) h'(s) - h(s)`` (F has the sign of g'), or ``s = 0`` (alpha -> 1) when F(0) <= 0.
+``F(s) = (1+s) h'(s) - h(s)`` (F has the sign of g'), or ``s = 0`` (order -> 1) when F(0) <= 0.
 We find the root with Newton's method on F using analytic first and second derivatives of Phi,
 safeguarded by a bracket (bisection when a step leaves it). Because g'(s*) = 0, an error e in s*
 changes g only by O(e^2): stopping when a bisection step is below 1e-7, or a Newton step below
@@ -60,12 +60,12 @@ _LN2 = math.log(2.0)
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 _jit_parallel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 
-# Newton stops once a step is below this (in s = alpha - 1); see the module docstring.
+# Newton stops once a step is below this (in s = order - 1); see the module docstring.
 _S_TOL = 1e-7
 # ... or once a (quadratically convergent) Newton step is below this.
 _S_TOL_NEWTON = 1e-4
 _MAX_ITER = 100
-# First Newton iterate: the maximiser alpha* lies in (1, 1.5] over the whole domain (mpmath survey).
+# First Newton iterate: the maximising order lies in (1, 1.5] over the whole domain (mpmath survey).
 _S_START = 0.4
 
 
@@ -85,14 +85,14 @@ class PairTerms(NamedTuple):
 
 
 class Stationarity(NamedTuple):
-    """The stationarity condition of g at s = alpha - 1 > 0, for Newton's method."""
+    """The stationarity condition of g at s = order - 1 > 0, for Newton's method."""
 
     f: float
-    """``F(s) = (1+s) h'(s) - h(s)``: the sign of g'(alpha)."""
+    """``F(s) = (1+s) h'(s) - h(s)``: the sign of g'(order)."""
     df: float
     """``F'(s) = (1+s) h''(s)``."""
     h: float
-    """``h(s)``, the Lemma 1 bound at alpha = 1 + s."""
+    """``h(s)``, the Lemma 1 bound at order = 1 + s."""
 
 
 @_jit
@@ -122,7 +122,7 @@ def pair_terms(p1: float, p2: float) -> PairTerms:
 
 @_jit
 def lemma1_at(s: float, pair: PairTerms) -> float:
-    """h(s) = -log(1 - p1 - p2 + 2 M_{-s}(p1, p2)): the Lemma 1 bound at alpha = 1 + s (any sign)."""
+    """h(s) = -log(1 - p1 - p2 + 2 M_{-s}(p1, p2)): the Lemma 1 bound at order = 1 + s (any sign)."""
     if s == 0.0:
         phi = 0.0
     else:
@@ -173,7 +173,7 @@ def _stationarity(s: float, pair: PairTerms) -> Stationarity:
 
 @_jit
 def renyi_sup(p1: float, p2: float) -> tuple[float, float]:
-    """(sup_{alpha>1} g(alpha), alpha*) for validated 0 < p2 < p1; alpha* = 1 means the limit."""
+    """(sup_{order>1} g(order), the maximising order) for validated 0 < p2 < p1; 1 means the limit."""
     pair = pair_terms(p1, p2)
     h0 = lemma1_at(0.0, pair)
     f0 = pair.geo_mean * pair.w * pair.w / (pair.rest + 2.0 * pair.geo_mean) - h0  # F(0): h'(0) = G w^2 / A(0)
@@ -215,35 +215,35 @@ PARALLEL_MIN = 4096
 
 
 @_jit_parallel
-def _renyi_sup_parallel(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, alpha_out: np.ndarray) -> None:
+def _renyi_sup_parallel(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, order_out: np.ndarray) -> None:
     for i in prange(p1.shape[0]):
-        g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
+        g_out[i], order_out[i] = renyi_sup(p1[i], p2[i])
 
 
 @_jit
-def _renyi_sup_serial(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, alpha_out: np.ndarray) -> None:
+def _renyi_sup_serial(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, order_out: np.ndarray) -> None:
     for i in range(p1.shape[0]):
-        g_out[i], alpha_out[i] = renyi_sup(p1[i], p2[i])
+        g_out[i], order_out[i] = renyi_sup(p1[i], p2[i])
 
 
-def renyi_sup_many(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, alpha_out: np.ndarray) -> None:
+def renyi_sup_many(p1: np.ndarray, p2: np.ndarray, g_out: np.ndarray, order_out: np.ndarray) -> None:
     """Vectorised :func:`renyi_sup` over 1-D contiguous arrays of valid pairs with p2 > 0."""
     kernel = _renyi_sup_parallel if p1.shape[0] >= PARALLEL_MIN else _renyi_sup_serial
-    kernel(p1, p2, g_out, alpha_out)
+    kernel(p1, p2, g_out, order_out)
 
 
 @_jit
-def lemma1_many(p1: np.ndarray, p2: np.ndarray, alpha: np.ndarray, out: np.ndarray) -> None:
-    """h(alpha - 1) = -log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)) for 0 < p2 < p1, 0 < alpha < inf."""
+def lemma1_many(p1: np.ndarray, p2: np.ndarray, order: np.ndarray, out: np.ndarray) -> None:
+    """h(order - 1) = -log(1 - p1 - p2 + 2 M_{1-order}(p1, p2)) for 0 < p2 < p1, 0 < order < inf."""
     for i in range(p1.shape[0]):
-        out[i] = lemma1_at(alpha[i] - 1.0, pair_terms(p1[i], p2[i]))
+        out[i] = lemma1_at(order[i] - 1.0, pair_terms(p1[i], p2[i]))
 
 
 @_jit
-def renyi_objective_many(p1: np.ndarray, p2: np.ndarray, alpha: np.ndarray, out: np.ndarray) -> None:
-    """g(alpha) = h(alpha - 1)/alpha for 0 < p2 < p1 and alpha >= 1 (alpha = 1: the limit)."""
+def renyi_objective_many(p1: np.ndarray, p2: np.ndarray, order: np.ndarray, out: np.ndarray) -> None:
+    """g(order) = h(order - 1)/order for 0 < p2 < p1 and order >= 1 (order = 1: the limit)."""
     for i in range(p1.shape[0]):
-        out[i] = lemma1_at(alpha[i] - 1.0, pair_terms(p1[i], p2[i])) / alpha[i]
+        out[i] = lemma1_at(order[i] - 1.0, pair_terms(p1[i], p2[i])) / order[i]
 
 
 # ---------------------------------------------------------------------------------------------

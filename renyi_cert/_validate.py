@@ -177,7 +177,7 @@ def check_scalar_sigma(sigma: object, *, allow_zero: bool = False, name: str = "
 
 
 def check_alpha(alpha: object, name: str = "alpha") -> float:
-    """A significance level in the open interval (0, 1)."""
+    """A significance level in the open interval (0, 1) (``alpha`` never names a Renyi order)."""
     real_array(name, alpha, "a real number in the open interval (0, 1)")
     try:
         a = float(alpha)  # type: ignore[arg-type]  # real_array let only real numbers through
@@ -302,27 +302,27 @@ class PairAndOrder(NamedTuple):
     """Whether all three inputs were scalars (the result is then a float)."""
 
 
-def check_pair_and_order(p1: object, p2: object, alpha: object, *, minimum: float,
+def check_pair_and_order(p1: object, p2: object, order: object, *, minimum: float,
                          inclusive: bool) -> PairAndOrder:
-    """Validate (p1, p2) and a Renyi order alpha (>= or > minimum), broadcast all three.
+    """Validate (p1, p2) and a Renyi order (>= or > minimum), broadcast all three.
 
     Returns flat contiguous float64 arrays for the three, the broadcast shape, and whether all
     inputs were scalars.
     """
     a, b = check_pair(p1, p2)
-    al = as_float_array("alpha", alpha)
-    bad = np.isnan(al) | ((al < minimum) if inclusive else (al <= minimum))
+    o = as_float_array("order", order)
+    bad = np.isnan(o) | ((o < minimum) if inclusive else (o <= minimum))
     if bad.any():
-        v, _ = _first_bad(al, bad)
-        raise ValueError(f"alpha ({_show(v)}) must be a Renyi order {'>=' if inclusive else '>'} {minimum:g}")
-    scalar = a.ndim == 0 and al.ndim == 0
+        v, _ = _first_bad(o, bad)
+        raise ValueError(f"order ({_show(v)}) must be a Renyi order {'>=' if inclusive else '>'} {minimum:g}")
+    scalar = a.ndim == 0 and o.ndim == 0
     try:
-        a, b, al = np.broadcast_arrays(a, b, al)
+        a, b, o = np.broadcast_arrays(a, b, o)
     except ValueError:
-        raise ValueError(f"alpha (shape {al.shape}) must broadcast with p1 and p2 (shape {a.shape})") from None
+        raise ValueError(f"order (shape {o.shape}) must broadcast with p1 and p2 (shape {a.shape})") from None
     shape = a.shape
-    a, b, al = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, al))
-    return PairAndOrder(a, b, al, shape, scalar)
+    a, b, o = (np.ascontiguousarray(x, dtype=np.float64).ravel() for x in (a, b, o))
+    return PairAndOrder(a, b, o, shape, scalar)
 
 
 def check_real(name: str, value: object, *, minimum: float = 0.0, strict: bool = False,

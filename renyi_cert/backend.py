@@ -325,4 +325,4 @@ def predict(backend: Backend, x: Any, sigma: float, *, n: int, alpha: float = 0.
     batch_size = check_positive_int("batch_size", batch_size)
     alpha = check_alpha(alpha)
     counts = _sample(backend, x, sigma, n, batch_size, generator)
-    return predict_from_counts(counts, alpha)
+    return predict_from_counts(counts, alpha=alpha)

@@ -15,6 +15,11 @@ All three functions share one signature and one set of conventions:
 All radii are increasing in p1 and decreasing in p2, so plugging in a lower confidence bound for
 p1 and an upper bound for p2 that hold jointly with probability at least 1 - alpha gives a radius
 that is valid with probability at least 1 - alpha.
+
+Names: ``alpha`` is a significance level throughout the library (Cohen et al.'s convention); the
+Renyi order, which the paper writes α, is ``order`` (:attr:`RadiusResult.order`,
+:func:`renyi_objective`). "Bounds" are the certified-radius bounds of :data:`BOUNDS`; confidence
+bounds on class probabilities are confidence intervals (:mod:`renyi_cert.intervals`).
 """
 
 from __future__ import annotations
@@ -51,16 +56,16 @@ class RadiusResult:
     Attributes
     ----------
     radius : float or ndarray
-        ``sigma * sqrt(2 sup_{alpha>1} g(alpha))``; 0 where p1 <= p2, inf where p1 = 1, p2 = 0.
-    alpha : float or ndarray
-        The maximising order alpha*. 1.0 means the supremum is the limit alpha -> 1 (always the
-        case for p2 = 0, and when p1 + p2 is well below 1). NaN where there is no certificate
-        (p1 <= p2). Near ties g is flat to within rounding, so alpha* is only determined there as
-        well as float64 can resolve g; the radius is exact all the same.
+        ``sigma * sqrt(2 sup_{order>1} g(order))``; 0 where p1 <= p2, inf where p1 = 1, p2 = 0.
+    order : float or ndarray
+        The maximising Renyi order, the paper's α*. 1.0 means the supremum is the limit order -> 1 (always the case
+        for p2 = 0, and when p1 + p2 is well below 1). NaN where there is no certificate
+        (p1 <= p2). Near ties g is flat to within rounding, so the maximising order is only
+        determined there as well as float64 can resolve g; the radius is exact all the same.
     """
 
     radius: float | np.ndarray
-    alpha: float | np.ndarray
+    order: float | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -108,41 +113,41 @@ def _prepare(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> _PairAndSigma:
 
 
 def _renyi_unit(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """sup g and alpha* (flat arrays) for validated pairs of any shape."""
+    """sup g and the maximising order (flat arrays) for validated pairs of any shape."""
     from . import _kernels
 
     a = np.ascontiguousarray(a, dtype=np.float64).ravel()
     b = np.ascontiguousarray(b, dtype=np.float64).ravel()
     g = np.empty_like(a)
-    alpha = np.empty_like(a)
+    order = np.empty_like(a)
     none = a <= b  # no certificate
-    edge = (b == 0.0) & ~none  # p2 = 0: M_{1-alpha} = 0, g = -log(1-p1)/alpha, sup at alpha -> 1
+    edge = (b == 0.0) & ~none  # p2 = 0: M_{1-order} = 0, g = -log(1-p1)/order, sup at order -> 1
     inner = ~(none | edge)
     if inner.all():
-        _kernels.renyi_sup_many(a, b, g, alpha)
+        _kernels.renyi_sup_many(a, b, g, order)
     elif inner.any():
         gi = np.empty(int(inner.sum()))
-        ai = np.empty_like(gi)
-        _kernels.renyi_sup_many(a[inner], b[inner], gi, ai)
+        oi = np.empty_like(gi)
+        _kernels.renyi_sup_many(a[inner], b[inner], gi, oi)
         g[inner] = gi
-        alpha[inner] = ai
+        order[inner] = oi
     g[none] = 0.0
-    alpha[none] = np.nan
+    order[none] = np.nan
     with np.errstate(divide="ignore"):
         g[edge] = -np.log1p(-a[edge])  # inf at p1 = 1
-    alpha[edge] = 1.0
-    return g, alpha
+    order[edge] = 1.0
+    return g, order
 
 
 def radius_details(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> RadiusResult:
-    """The paper's certified radius and the maximising Renyi order alpha*.
+    """The paper's certified radius and the maximising Renyi order (the paper's α*).
 
-    Computes ``L = sigma * sqrt(2 * sup_{alpha > 1} g(alpha))`` with
-    ``g(alpha) = -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2))`` (Li, Chen, Wang & Carin,
-    "Certified Adversarial Robustness with Additive Gaussian Noise", NeurIPS 2019, Theorem 1),
-    where M_t is the power mean. The supremum is computed exactly (Newton's method on the
-    stationarity condition, see :mod:`renyi_cert._kernels`), not on a grid: the result is accurate
-    to about 1e-15 relative (tested against mpmath at 50 digits).
+    Computes ``L = sigma * sqrt(2 * sup_{order > 1} g(order))`` with
+    ``g(order) = -(1/order) log(1 - p1 - p2 + 2 M_{1-order}(p1, p2))`` (Li, Chen, Wang & Carin,
+    "Certified Adversarial Robustness with Additive Gaussian Noise", NeurIPS 2019, Theorem 1,
+    where the order is written α), and M_t is the power mean. The supremum is computed exactly
+    (Newton's method on the stationarity condition, see :mod:`renyi_cert._kernels`), not on a
+    grid: the result is accurate to about 1e-15 relative (tested against mpmath at 50 digits).
 
     Guarantee: if the smoothed classifier's top-class probability is at least p1 and the
     runner-up's at most p2, its prediction is constant on the l2 ball of radius L. With p1, p2
@@ -159,26 +164,26 @@ def radius_details(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> RadiusResu
     Returns
     -------
     RadiusResult
-        ``radius`` and ``alpha`` (floats for scalar input, arrays otherwise).
+        ``radius`` and ``order`` (floats for scalar input, arrays otherwise).
 
     Examples
     --------
     >>> r = radius_details(0.9, 0.1, 1.0)
-    >>> round(r.radius, 10), round(r.alpha, 6)
+    >>> round(r.radius, 10), round(r.order, 6)
     (1.0319295637, 1.466876)
     """
     a, b, s, shape, scalar = _prepare(p1, p2, sigma)
-    g, alpha = _renyi_unit(a, b)
+    g, order = _renyi_unit(a, b)
     unit = np.sqrt(2.0 * g).reshape(a.shape)
     r = np.broadcast_to(s, shape) * unit
-    al = np.broadcast_to(alpha.reshape(a.shape), shape)
-    return RadiusResult(radius=_finish(r, scalar), alpha=_finish(np.array(al), scalar))
+    o = np.broadcast_to(order.reshape(a.shape), shape)
+    return RadiusResult(radius=_finish(r, scalar), order=_finish(np.array(o), scalar))
 
 
 def radius(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> float | np.ndarray:
     """The paper's certified l2 radius, with the supremum over the Renyi order taken exactly.
 
-    ``L = sigma * sqrt(2 sup_{alpha>1} -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)))``
+    ``L = sigma * sqrt(2 sup_{order>1} -(1/order) log(1 - p1 - p2 + 2 M_{1-order}(p1, p2)))``
     (Li, Chen, Wang & Carin, NeurIPS 2019, Theorem 1). See :func:`radius_details`, which also
     returns the maximising order, for the method and the guarantee: with p1 a lower and p2 an
     upper confidence bound valid jointly with probability at least 1 - alpha, the smoothed
@@ -200,12 +205,13 @@ def radius(p1: ArrayLike, p2: ArrayLike, sigma: ArrayLike) -> float | np.ndarray
     return _finish(r, scalar)
 
 
-def renyi_objective(p1: ArrayLike, p2: ArrayLike, alpha: ArrayLike) -> float | np.ndarray:
-    """g(alpha) = -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)), the quantity maximised.
+def renyi_objective(p1: ArrayLike, p2: ArrayLike, order: ArrayLike) -> float | np.ndarray:
+    """g(order) = -(1/order) log(1 - p1 - p2 + 2 M_{1-order}(p1, p2)), the quantity maximised.
 
-    ``sigma * sqrt(2 g(alpha))`` is a valid radius for every alpha >= 1; :func:`radius` takes the
-    supremum. Evaluated without cancellation (see :mod:`renyi_cert._kernels`). ``alpha = 1`` gives
-    the limit ``-log(1 - (sqrt(p1) - sqrt(p2))^2)``, ``alpha = inf`` gives 0. Returns 0 where
+    ``order`` is the Renyi order, the paper's α (>= 1; broadcast with p1 and p2).
+    ``sigma * sqrt(2 g(order))`` is a valid radius for every order >= 1; :func:`radius` takes the
+    supremum. Evaluated without cancellation (see :mod:`renyi_cert._kernels`). ``order = 1`` gives
+    the limit ``-log(1 - (sqrt(p1) - sqrt(p2))^2)``, ``order = inf`` gives 0. Returns 0 where
     p1 <= p2 (no certificate).
 
     Examples
@@ -213,18 +219,18 @@ def renyi_objective(p1: ArrayLike, p2: ArrayLike, alpha: ArrayLike) -> float | n
     >>> round(renyi_objective(0.9, 0.1, 1.0), 12)  # -log(0.6)
     0.510825623766
     """
-    a, b, al, shape, scalar = check_pair_and_order(p1, p2, alpha, minimum=1.0, inclusive=True)
+    a, b, o, shape, scalar = check_pair_and_order(p1, p2, order, minimum=1.0, inclusive=True)
     out = np.zeros_like(a)
-    inner = (a > b) & (b > 0.0) & np.isfinite(al)
+    inner = (a > b) & (b > 0.0) & np.isfinite(o)
     if inner.any():
         from . import _kernels
 
         vals = np.empty(int(inner.sum()))
-        _kernels.renyi_objective_many(a[inner], b[inner], al[inner], vals)
+        _kernels.renyi_objective_many(a[inner], b[inner], o[inner], vals)
         out[inner] = vals
-    edge = (a > b) & (b == 0.0) & np.isfinite(al)
+    edge = (a > b) & (b == 0.0) & np.isfinite(o)
     with np.errstate(divide="ignore"):
-        out[edge] = -np.log1p(-a[edge]) / al[edge]
+        out[edge] = -np.log1p(-a[edge]) / o[edge]
     return _finish(out.reshape(shape), scalar)
 
 

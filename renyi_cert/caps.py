@@ -49,7 +49,7 @@ class RadiusCap:
     radii: Mapping[str, float]
 
 
-def radius_cap(n: int, alpha: float, sigma: float, *, bounds: Sequence[str] | str = ("renyi", "cohen", "pixeldp"),
+def radius_cap(n: int, *, alpha: float, sigma: float, bounds: Sequence[str] | str = ("renyi", "cohen", "pixeldp"),
                method: str = "clopper-pearson", allow_unguaranteed: bool = False,
                num_classes: int = 2) -> RadiusCap:
     """The largest radius per bound that ``n`` samples at level ``alpha`` can certify.
@@ -61,7 +61,7 @@ def radius_cap(n: int, alpha: float, sigma: float, *, bounds: Sequence[str] | st
 
     Examples
     --------
-    >>> cap = radius_cap(2000, 0.001, 0.7)
+    >>> cap = radius_cap(2000, alpha=0.001, sigma=0.7)
     >>> round(cap.p1_lower, 6), round(cap.radii["renyi"], 3), round(cap.radii["cohen"], 3)
     (0.996207, 1.544, 1.869)
     """
@@ -74,7 +74,7 @@ def radius_cap(n: int, alpha: float, sigma: float, *, bounds: Sequence[str] | st
                      p2_upper=cert.p2_upper, radii=cert.radii)
 
 
-def min_samples(radius: float, sigma: float, alpha: float, *, bound: str = "renyi") -> int:
+def min_samples(radius: float, *, sigma: float, alpha: float, bound: str = "renyi") -> int:
     """The smallest ``n`` whose :func:`radius_cap` for ``bound`` reaches ``radius``.
 
     Fewer estimation samples can not certify ``radius`` at level ``alpha`` for any input (exact
@@ -88,7 +88,7 @@ def min_samples(radius: float, sigma: float, alpha: float, *, bound: str = "reny
 
     Examples
     --------
-    >>> min_samples(1.5, 0.7, 0.001)
+    >>> min_samples(1.5, sigma=0.7, alpha=0.001)
     1618
     """
     radius = check_real("radius", radius, minimum=0.0, strict=True)
@@ -96,7 +96,7 @@ def min_samples(radius: float, sigma: float, alpha: float, *, bound: str = "reny
     (bound,) = _check_bounds(bound)
 
     def cap(n: int) -> float:
-        return radius_cap(n, alpha, sigma, bounds=bound).radii[bound]
+        return radius_cap(n, alpha=alpha, sigma=sigma, bounds=bound).radii[bound]
 
     hi = 1
     while cap(hi) < radius:

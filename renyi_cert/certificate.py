@@ -242,7 +242,7 @@ def certify_from_counts(selection_counts: ArrayLike, estimation_counts: ArrayLik
 
     The class ``cA`` is the argmax of ``selection_counts`` (``n0`` noisy samples; ties go to the
     lowest index). On the ``n`` fresh samples of ``estimation_counts``,
-    :func:`renyi_cert.intervals.top2_bounds` with ``top=cA`` gives ``p1_lower`` for ``cA`` and
+    :func:`renyi_cert.intervals.top2_confidence` with ``top=cA`` gives ``p1_lower`` for ``cA`` and
     ``p2_upper`` for every other class, jointly valid with probability ``>= 1 - alpha``
     (``"clopper-pearson"`` is the paper's one-sided Clopper-Pearson with Bonferroni, each side at
     ``alpha / 2``). ``p1_lower`` is capped at ``(alpha / 2) ** (1 / n)``, the largest lower bound
@@ -357,7 +357,7 @@ def certify_from_counts_single(counts: ArrayLike, sigma: float, *, alpha: float 
     return _certificate(checked, None, sigma, alpha, method, names, 0, guaranteed)
 
 
-def predict_from_counts(counts: ArrayLike, alpha: float = 0.001) -> Prediction:
+def predict_from_counts(counts: ArrayLike, *, alpha: float = 0.001) -> Prediction:
     """Cohen et al.'s PREDICT: the top class, or abstain when the top two are not separated.
 
     With ``nA`` the largest count and ``nB`` the largest among the other classes (ties: lowest

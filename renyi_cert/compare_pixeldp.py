@@ -55,7 +55,7 @@ class ComparisonGrid:
     renyi: np.ndarray
     pixeldp: np.ndarray
     cohen: np.ndarray
-    alpha_star: np.ndarray
+    order_star: np.ndarray  # the maximising Renyi order (the paper's α*)
     pixeldp_epsilon: np.ndarray
     sigma: float
     resolution: int
@@ -76,9 +76,9 @@ class ComparisonSummary:
     at_least_twice_pixeldp: float  # fraction of points where Renyi >= 2 PixelDP
     ratio_cohen_min: float  # Renyi / Cohen
     ratio_cohen_max: float
-    alpha_star_min: float
-    alpha_star_max: float
-    boundary_fraction: float  # fraction of points where the supremum is the limit alpha -> 1
+    order_star_min: float  # the maximising Renyi order (the paper's α*)
+    order_star_max: float
+    boundary_fraction: float  # fraction of points where the supremum is the limit order -> 1
 
 
 def grid_points(resolution: int = 1000, min_total: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +119,7 @@ def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 
         renyi=np.asarray(renyi.radius),
         pixeldp=np.asarray(pdp.radius),
         cohen=np.asarray(cohen_radius(p1, p2, sigma)),
-        alpha_star=np.asarray(renyi.alpha),
+        order_star=np.asarray(renyi.order),
         pixeldp_epsilon=np.asarray(pdp.epsilon),
         sigma=float(sigma),
         resolution=int(resolution),
@@ -128,7 +128,7 @@ def compute_grid(sigma: float = 1.0, resolution: int = 1000, min_total: float = 
 
 
 def summarize(grid: ComparisonGrid) -> ComparisonSummary:
-    """Where Renyi beats PixelDP and by how much; the Renyi/Cohen ratio range; alpha* range.
+    """Where Renyi beats PixelDP and by how much; the Renyi/Cohen ratio range; the range of α*.
 
     Raises
     ------
@@ -153,9 +153,9 @@ def summarize(grid: ComparisonGrid) -> ComparisonSummary:
         at_least_twice_pixeldp=float(np.mean(grid.renyi >= 2 * grid.pixeldp)),
         ratio_cohen_min=float(ratio_c.min()),
         ratio_cohen_max=float(ratio_c.max()),
-        alpha_star_min=float(grid.alpha_star.min()),
-        alpha_star_max=float(grid.alpha_star.max()),
-        boundary_fraction=float(np.mean(grid.alpha_star == 1.0)),
+        order_star_min=float(grid.order_star.min()),
+        order_star_max=float(grid.order_star.max()),
+        boundary_fraction=float(np.mean(grid.order_star == 1.0)),
     )
 
 
@@ -169,7 +169,8 @@ def format_summary(s: ComparisonSummary, grid: ComparisonGrid) -> str:
         ("Renyi / PixelDP", f"min {s.ratio_pixeldp_min:.3f}, median {s.ratio_pixeldp_median:.3f}, max {s.ratio_pixeldp_max:.3f}"),
         ("Renyi >= 2 x PixelDP", f"{100 * s.at_least_twice_pixeldp:.2f} % of points"),
         ("Renyi / Cohen", f"min {s.ratio_cohen_min:.4f}, max {s.ratio_cohen_max:.4f}"),
-        ("alpha*", f"{s.alpha_star_min:.4f} .. {s.alpha_star_max:.4f} (limit alpha -> 1 at {100 * s.boundary_fraction:.1f} % of points)"),
+        ("maximising order", f"{s.order_star_min:.4f} .. {s.order_star_max:.4f} "
+                             f"(limit order -> 1 at {100 * s.boundary_fraction:.1f} % of points)"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
@@ -178,9 +179,9 @@ def format_summary(s: ComparisonSummary, grid: ComparisonGrid) -> str:
 def write_csv(grid: ComparisonGrid, path: Path) -> None:
     """One row per valid grid point; written atomically."""
     data = np.column_stack(
-        [grid.p1, grid.p2, grid.renyi, grid.pixeldp, grid.cohen, grid.alpha_star, grid.pixeldp_epsilon]
+        [grid.p1, grid.p2, grid.renyi, grid.pixeldp, grid.cohen, grid.order_star, grid.pixeldp_epsilon]
     )
-    header = "p1,p2,renyi,pixeldp,cohen,alpha_star,pixeldp_epsilon"
+    header = "p1,p2,renyi,pixeldp,cohen,order_star,pixeldp_epsilon"
     with atomic_output(path) as tmp:
         np.savetxt(tmp, data, delimiter=",", header=header, comments="", fmt="%.10g")
 

@@ -1,4 +1,4 @@
-"""Confidence bounds on class probabilities from Monte Carlo class counts.
+"""Confidence intervals on class probabilities from Monte Carlo class counts.
 
 A smoothed classifier's class distribution ``p = (p_1, ..., p_k)`` is estimated from the counts of
 ``n`` noisy samples, ``counts ~ Multinomial(n, p)``. A certificate needs a lower bound on the
@@ -9,7 +9,7 @@ together with probability at least ``1 - alpha`` over the sampling. Three method
     The paper's method (Li et al. 2019): exact one-sided Clopper-Pearson (1934) bounds for
     the top class (lower) and the runner-up (upper), each at level ``alpha / 2`` (Bonferroni), so
     the pair is jointly valid with probability ``>= 1 - alpha``. Exact (not asymptotic), provided
-    the top class is fixed in advance or chosen on separate samples (see :func:`top2_bounds`).
+    the top class is fixed in advance or chosen on separate samples (see :func:`top2_confidence`).
 ``"sison-glaz"``
     Sison & Glaz (1995) simultaneous intervals for all ``k`` proportions, as computed by R's
     ``MultinomialCI`` package, which the official STN code called. Approximate: it rests on an
@@ -33,21 +33,25 @@ radius. The functions in this module return the raw intervals, without that cap.
 
 Relation to ``statsmodels`` (a test oracle only; the library does not import it):
 
-* ``clopper_pearson_bounds(k, n, alpha)`` is the *two-sided* equal-tailed interval at confidence
-  ``1 - alpha``, i.e. ``statsmodels.stats.proportion.proportion_confint(k, n, alpha,
+* ``clopper_pearson_interval(k, n, alpha=alpha)`` is the *two-sided* equal-tailed interval at
+  confidence ``1 - alpha``, i.e. ``statsmodels.stats.proportion.proportion_confint(k, n, alpha,
   method="beta")``: each end on its own is a one-sided bound at level ``alpha / 2``. A one-sided
-  bound at level ``a`` is therefore ``clopper_pearson_bounds(k, n, 2 * a).lower`` (or ``.upper``);
-  this is how Cohen et al.'s code calls ``proportion_confint(nA, n, alpha=2 * alpha)``.
-* ``top2_bounds(counts, alpha, "clopper-pearson")`` takes the *lower* end of the two-sided
-  interval at ``alpha`` for the top class and the *upper* end of the two-sided interval at
-  ``alpha`` for the runner-up: two one-sided bounds at ``alpha / 2`` each, jointly at
+  bound at level ``a`` is therefore ``clopper_pearson_interval(k, n, alpha=2 * a).lower`` (or
+  ``.upper``); this is how Cohen et al.'s code calls ``proportion_confint(nA, n, alpha=2 * alpha)``.
+* ``top2_confidence(counts, alpha=alpha, method="clopper-pearson")`` takes the *lower* end of the
+  two-sided interval at ``alpha`` for the top class and the *upper* end of the two-sided interval
+  at ``alpha`` for the runner-up: two one-sided bounds at ``alpha / 2`` each, jointly at
   ``1 - alpha`` by Bonferroni. (Equivalently ``scipy.stats.binomtest(k, n,
   alternative="greater").proportion_ci(1 - alpha / 2).low`` and the ``"less"`` counterpart.)
-* ``sison_glaz(counts, alpha)`` and ``goodman(counts, alpha)`` equal
+* ``sison_glaz(counts, alpha=alpha)`` and ``goodman(counts, alpha=alpha)`` equal
   ``multinomial_proportions_confint(counts, alpha, method=...)`` (Sison-Glaz up to the float64
   cancellation of the reference code for large counts, see :func:`sison_glaz`): all ``k``
   two-sided intervals hold simultaneously with (approximate) probability ``1 - alpha``; using
   only the top class's lower end and the other classes' upper ends keeps (at least) that level.
+
+Names: the results are :class:`ConfidenceInterval` and :class:`Top2Confidence`; in the API
+"bounds" means the certified-radius bounds of :data:`renyi_cert.bounds.BOUNDS` only. The
+significance level ``alpha`` is keyword-only everywhere here.
 """
 
 from __future__ import annotations
@@ -75,23 +79,23 @@ _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 __all__ = [
     "METHODS",
     "GUARANTEED_METHODS",
-    "ConfidenceBounds",
-    "Top2Bounds",
-    "clopper_pearson_bounds",
+    "ConfidenceInterval",
+    "Top2Confidence",
+    "clopper_pearson_interval",
     "sison_glaz",
     "goodman",
-    "top2_bounds",
+    "top2_confidence",
 ]
 
 
 @dataclass(frozen=True)
-class ConfidenceBounds:
-    """Confidence bounds on one or several proportions.
+class ConfidenceInterval:
+    """Confidence intervals on one or several proportions (lower and upper confidence bounds).
 
     Attributes
     ----------
     lower, upper : float or numpy.ndarray
-        The bounds (floats for scalar input to :func:`clopper_pearson_bounds`, arrays otherwise).
+        The bounds (floats for scalar input to :func:`clopper_pearson_interval`, arrays otherwise).
     method : str
         One of :data:`METHODS`.
     alpha : float
@@ -105,8 +109,9 @@ class ConfidenceBounds:
 
 
 @dataclass(frozen=True)
-class Top2Bounds:
-    """Lower bound for the top class and upper bound for every other class.
+class Top2Confidence:
+    """Confidence bounds for the top two classes: a lower bound for the top class's probability
+    and an upper bound for every other class's, holding jointly at level ``1 - alpha``.
 
     Attributes
     ----------
@@ -121,7 +126,7 @@ class Top2Bounds:
     method : str
         One of :data:`METHODS`.
     alpha : float
-        The pair holds jointly with probability at least ``1 - alpha`` (see :func:`top2_bounds`).
+        The pair holds jointly with probability at least ``1 - alpha`` (see :func:`top2_confidence`).
     """
 
     top: int
@@ -171,7 +176,7 @@ def _check_k_n(k: ArrayLike, n: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return k_arr, n_arr
 
 
-def clopper_pearson_bounds(k: ArrayLike, n: ArrayLike, alpha: float) -> ConfidenceBounds:
+def clopper_pearson_interval(k: ArrayLike, n: ArrayLike, *, alpha: float) -> ConfidenceInterval:
     """Two-sided equal-tailed Clopper-Pearson (1934) interval for a binomial proportion.
 
     For ``k ~ Binomial(n, p)``: ``P(p < lower) <= alpha / 2`` and ``P(p > upper) <= alpha / 2`` for
@@ -195,7 +200,7 @@ def clopper_pearson_bounds(k: ArrayLike, n: ArrayLike, alpha: float) -> Confiden
 
     Returns
     -------
-    ConfidenceBounds
+    ConfidenceInterval
         ``lower``, ``upper`` (floats for scalar input), ``method="clopper-pearson"``, ``alpha``.
     """
     from scipy import special
@@ -214,8 +219,8 @@ def clopper_pearson_bounds(k: ArrayLike, n: ArrayLike, alpha: float) -> Confiden
     # complementary incomplete beta (no 1 - alpha/2 rounding for small alpha).
     upper[below] = special.betainccinv(kf[below] + 1.0, nf[below] - kf[below], alpha / 2.0)
     if lower.ndim == 0:
-        return ConfidenceBounds(float(lower), float(upper), "clopper-pearson", alpha)
-    return ConfidenceBounds(lower, upper, "clopper-pearson", alpha)
+        return ConfidenceInterval(float(lower), float(upper), "clopper-pearson", alpha)
+    return ConfidenceInterval(lower, upper, "clopper-pearson", alpha)
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +324,7 @@ class _SisonGlazCoverage:
             return np.exp(log_p_box + np.log(f) - self.log_pmf_nn)
 
 
-def sison_glaz(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
+def sison_glaz(counts: ArrayLike, *, alpha: float) -> ConfidenceInterval:
     """Sison & Glaz (1995) simultaneous confidence intervals for multinomial proportions.
 
     With (approximate) probability ``1 - alpha`` over ``counts ~ Multinomial(n, p)``, every
@@ -350,7 +355,7 @@ def sison_glaz(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
 
     Returns
     -------
-    ConfidenceBounds
+    ConfidenceInterval
         ``lower``, ``upper`` arrays of shape (k,), ``method="sison-glaz"``, ``alpha``.
 
     Notes
@@ -395,7 +400,7 @@ def sison_glaz(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
     phat = counts / n
     lower = np.maximum(phat - c / n, 0.0)
     upper = np.minimum(phat + (c + 2.0 * gamma) / n, 1.0)
-    return ConfidenceBounds(lower, upper, "sison-glaz", alpha)
+    return ConfidenceInterval(lower, upper, "sison-glaz", alpha)
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,7 +418,7 @@ def _chi2_1_isf(q: float) -> float:
     return float(special.chdtri(1.0, q))
 
 
-def goodman(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
+def goodman(counts: ArrayLike, *, alpha: float) -> ConfidenceInterval:
     """Goodman (1965) simultaneous confidence intervals for multinomial proportions.
 
     Each class gets the score (Wilson-type) interval ``{t : (counts_i - n t)^2 <= A n t (1 - t)}``
@@ -437,7 +442,7 @@ def goodman(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
 
     Returns
     -------
-    ConfidenceBounds
+    ConfidenceInterval
         ``lower``, ``upper`` arrays of shape (k,), ``method="goodman"``, ``alpha``.
     """
     alpha = check_alpha(alpha)
@@ -451,14 +456,15 @@ def goodman(counts: ArrayLike, alpha: float) -> ConfidenceBounds:
     upper = np.where(counts == n, 1.0, np.minimum(upper, 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         lower = np.where(counts == 0, 0.0, x**2 / (n * (n + a_quant) * upper))
-    return ConfidenceBounds(lower, upper, "goodman", alpha)
+    return ConfidenceInterval(lower, upper, "goodman", alpha)
 
 
 # --------------------------------------------------------------------------------------------
 # Top two classes
 
 
-def top2_bounds(counts: ArrayLike, alpha: float, method: str = "clopper-pearson", top: int | None = None) -> Top2Bounds:
+def top2_confidence(counts: ArrayLike, *, alpha: float, method: str = "clopper-pearson",
+                    top: int | None = None) -> Top2Confidence:
     """Lower bound on the top class's probability and upper bound on every other class's.
 
     ``top`` is the class to bound below: ``top=None`` takes the argmax of ``counts`` (ties: lowest
@@ -519,7 +525,7 @@ def top2_bounds(counts: ArrayLike, alpha: float, method: str = "clopper-pearson"
 
     Returns
     -------
-    Top2Bounds
+    Top2Confidence
     """
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
@@ -533,7 +539,7 @@ def top2_bounds(counts: ArrayLike, alpha: float, method: str = "clopper-pearson"
         top = int(top)
     top, runner_up, p1_lower, p2_upper = _top2_unclipped(counts, alpha, method, top)
     p2_upper = min(p2_upper, 1.0 - p1_lower)
-    return Top2Bounds(top, runner_up, p1_lower, p2_upper, method, alpha)
+    return Top2Confidence(top, runner_up, p1_lower, p2_upper, method, alpha)
 
 
 class _TopTwo(NamedTuple):
@@ -548,7 +554,7 @@ def _top_two(counts: np.ndarray, top: int | None = None) -> _TopTwo:
 
     ``top`` is the argmax of ``counts`` unless given (ties: the lowest index); ``runner_up`` is the
     argmax of the other classes (ties: the lowest index). The one place the library selects
-    classes: :func:`top2_bounds`, the certification functions and PREDICT all use it.
+    classes: :func:`top2_confidence`, the certification functions and PREDICT all use it.
     """
     if top is None:
         top = int(np.argmax(counts))  # np.argmax breaks ties by the lowest index
@@ -566,15 +572,15 @@ class _Top2Raw(NamedTuple):
 
 def _top2_unclipped(counts: np.ndarray, alpha: float, method: str, top: int | None) -> _Top2Raw:
     """``(top, runner_up, p1_lower, p2_upper)`` for validated input, ``p2_upper`` not yet clipped to
-    ``1 - p1_lower`` (see :func:`top2_bounds`)."""
+    ``1 - p1_lower`` (see :func:`top2_confidence`)."""
     top, runner_up = _top_two(counts, top)
     n = int(counts.sum())
 
     if method == "clopper-pearson":
-        p1_lower = clopper_pearson_bounds(int(counts[top]), n, alpha).lower
-        p2_upper = clopper_pearson_bounds(int(counts[runner_up]), n, alpha).upper
+        p1_lower = clopper_pearson_interval(int(counts[top]), n, alpha=alpha).lower
+        p2_upper = clopper_pearson_interval(int(counts[runner_up]), n, alpha=alpha).upper
     else:
-        ci = sison_glaz(counts, alpha) if method == "sison-glaz" else goodman(counts, alpha)
+        ci = sison_glaz(counts, alpha=alpha) if method == "sison-glaz" else goodman(counts, alpha=alpha)
         p1_lower = float(np.asarray(ci.lower)[top])
         p2_upper = float(np.max(np.delete(ci.upper, top)))
     return _Top2Raw(top, runner_up, float(p1_lower), float(p2_upper))
@@ -584,10 +590,10 @@ def _p1_lower_cap(n: int, alpha: float) -> float:
     """The largest lower bound on a class probability that ``n`` samples support at level ``alpha``.
 
     This is the one-sided Clopper-Pearson lower bound at ``k = n`` with the Bonferroni half of
-    ``alpha``, ``(alpha / 2) ** (1 / n)``, computed as :func:`clopper_pearson_bounds` computes it
+    ``alpha``, ``(alpha / 2) ** (1 / n)``, computed as :func:`clopper_pearson_interval` computes it
     (so capping an exact bound never changes it), and rounded down to the largest float64 below 1
     where it rounds to 1 (``n`` above about ``1e17``). The certification functions cap
     ``p1_lower`` here, so finite counts never give ``p1_lower = 1`` and never an infinite radius.
     ``n`` (>= 1) and ``alpha`` are assumed validated.
     """
-    return min(float(clopper_pearson_bounds(int(n), int(n), alpha).lower), _BELOW_ONE)
+    return min(float(clopper_pearson_interval(int(n), int(n), alpha=alpha).lower), _BELOW_ONE)

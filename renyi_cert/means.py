@@ -19,7 +19,8 @@ def generalized_mean(x: ArrayLike, t: float, weights: ArrayLike | None = None, a
     """The power mean of order ``t`` of non-negative numbers along ``axis``.
 
     Computed as ``exp(logsumexp(t log x_i + log w_i) / t)``, so ``x_i^t`` never overflows or
-    underflows (the paper's ``M_{1-alpha}`` has t = 1 - alpha, very negative for large alpha).
+    underflows (the paper's ``M_{1-α}``, α the Renyi order, has t = 1 - α, very negative for
+    large α).
 
     Parameters
     ----------

@@ -30,35 +30,38 @@ def _mp() -> Any:
 
 
 def _working_dps(p1: float, p2: float, dps: int) -> int:
-    """Digits needed so that the cancellation in 1 - 2(M_1 - M_{1-alpha}) leaves ``dps`` digits."""
+    """Digits needed so that the cancellation in 1 - 2(M_1 - M_{1-order}) leaves ``dps`` digits."""
     gap = abs(p1 - p2)
     extra = 0 if gap == 0 else max(0, int(-2 * math.log10(gap / max(p1 + p2, 1e-300))) + 5)
-    small = 0 if p2 == 0 else max(0, int(-math.log10(p2)))  # p^(1-alpha) spans many decades
+    small = 0 if p2 == 0 else max(0, int(-math.log10(p2)))  # p^(1-order) spans many decades
     return dps + extra + small + 10
 
 
-def g_mp(p1: float | MpNumber, p2: float | MpNumber, alpha: float | MpNumber, mp: Any = None) -> MpNumber:
-    """g(alpha) = -(1/alpha) log(1 - p1 - p2 + 2 M_{1-alpha}(p1, p2)), at the current mp precision."""
+def g_mp(p1: float | MpNumber, p2: float | MpNumber, order: float | MpNumber, mp: Any = None) -> MpNumber:
+    """g(order) = -(1/order) log(1 - p1 - p2 + 2 M_{1-order}(p1, p2)), at the current mp precision.
+
+    ``order`` is the Renyi order (the paper's α), >= 1.
+    """
     mp = mp or _mp()
-    p1, p2, alpha = mp.mpf(p1), mp.mpf(p2), mp.mpf(alpha)
-    if alpha == 1:
+    p1, p2, order = mp.mpf(p1), mp.mpf(p2), mp.mpf(order)
+    if order == 1:
         arg = 1 - (mp.sqrt(p1) - mp.sqrt(p2)) ** 2
     elif p2 == 0:
         arg = 1 - p1  # M_t(p1, 0) = 0 for t < 0
     else:
-        t = 1 - alpha
+        t = 1 - order
         mean = ((p1**t + p2**t) / 2) ** (1 / t)
         arg = 1 - p1 - p2 + 2 * mean
-    return -mp.log(arg) / alpha
+    return -mp.log(arg) / order
 
 
 def radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50) -> tuple[MpNumber, MpNumber]:
-    """The paper's radius ``sigma * sqrt(2 sup_{alpha>1} g(alpha))`` to ``dps`` significant digits.
+    """The paper's radius ``sigma * sqrt(2 sup_{order>1} g(order))`` to ``dps`` significant digits.
 
-    The supremum is found by golden-section search on ``log(alpha - 1)`` after bracketing, which
+    The supremum is found by golden-section search on ``log(order - 1)`` after bracketing, which
     is valid because g is unimodal on (1, inf) (checked; see the tests). Returns
-    ``(radius, alpha_star)`` as mpmath numbers; ``alpha_star == 1`` means the supremum is the limit
-    alpha -> 1.
+    ``(radius, order_star)`` as mpmath numbers, ``order_star`` the maximising order (the paper's
+    α*); ``order_star == 1`` means the supremum is the limit order -> 1.
     """
     mp = _mp()
     p1, p2, sigma = float(p1), float(p2), float(sigma)
@@ -70,9 +73,9 @@ def radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50) -> tuple[
         with mp.workdps(dps + 10):
             return sigma * mp.sqrt(-2 * mp.log(1 - mp.mpf(p1))), mp.mpf(1)
     with mp.workdps(_working_dps(p1, p2, dps)):
-        g = lambda u: g_mp(p1, p2, 1 + mp.exp(u), mp)  # noqa: E731 - alpha = 1 + e^u
+        g = lambda u: g_mp(p1, p2, 1 + mp.exp(u), mp)  # noqa: E731 - order = 1 + e^u
         g1 = g_mp(p1, p2, 1, mp)
-        # Bracket the maximum in u = log(alpha - 1): march right from u = -40 until g decreases.
+        # Bracket the maximum in u = log(order - 1): march right from u = -40 until g decreases.
         lo, step = mp.mpf(-40), mp.mpf(2)
         us = [lo, lo + step, lo + 2 * step]
         vals = [g(u) for u in us]
@@ -94,10 +97,10 @@ def radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50) -> tuple[
                 gd = g(d)
         u_star = (a + b) / 2
         g_star = g(u_star)
-        alpha_star = 1 + mp.exp(u_star)
+        order_star = 1 + mp.exp(u_star)
         if g1 >= g_star:
-            g_star, alpha_star = g1, mp.mpf(1)
-        return sigma * mp.sqrt(2 * g_star), alpha_star
+            g_star, order_star = g1, mp.mpf(1)
+        return sigma * mp.sqrt(2 * g_star), order_star
 
 
 def cohen_radius_mp(p1: float, p2: float, sigma: float = 1.0, dps: int = 50) -> MpNumber:

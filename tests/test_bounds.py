@@ -1,7 +1,7 @@
 """The certified radii: reference values, mpmath as oracle, properties, validation.
 
 Oracle: renyi_cert.reference.radius_mp (mpmath, 50 significant digits plus the extra working
-precision that near ties need; golden-section search on log(alpha - 1)).
+precision that near ties need; golden-section search on log(order - 1)).
 """
 
 import math
@@ -36,7 +36,7 @@ def test_p2_zero_closed_form_and_infinity():
     assert rc.radius(0.9, 0.0, 2.0) == pytest.approx(2.0 * math.sqrt(-2 * math.log(0.1)), rel=1e-15)
     assert rc.radius(1.0, 0.0, 0.5) == math.inf
     res = rc.radius_details(0.9, 0.0, 1.0)
-    assert res.alpha == 1.0
+    assert res.order == 1.0
 
 
 def test_no_certificate_when_p1_le_p2():
@@ -44,7 +44,7 @@ def test_no_certificate_when_p1_le_p2():
     assert rc.radius(0.3, 0.6, 1.0) == 0.0
     assert rc.radius(0.4, 0.4, 1.0) == 0.0
     assert rc.radius(0.0, 0.0, 1.0) == 0.0
-    assert math.isnan(rc.radius_details(0.3, 0.6, 1.0).alpha)
+    assert math.isnan(rc.radius_details(0.3, 0.6, 1.0).order)
     for f in (rc.cohen_radius, rc.pixeldp_radius):
         assert f(0.3, 0.6, 1.0) == 0.0
         assert f(0.4, 0.4, 1.0) == 0.0
@@ -100,9 +100,9 @@ def test_radius_matches_mpmath_oracle():
     assert worst <= 1e-11, worst
 
 
-def test_alpha_star_matches_oracle_away_from_ties():
+def test_maximising_order_matches_oracle_away_from_ties():
     for a, b in [(0.9, 0.1), (0.99, 0.01), (0.6, 0.4), (1 - 1e-12, 1e-13), (0.7, 0.29)]:
-        ours = rc.radius_details(a, b, 1.0).alpha
+        ours = rc.radius_details(a, b, 1.0).order
         ref = float(radius_mp(a, b)[1])
         assert ours == pytest.approx(ref, rel=1e-6)
 
@@ -217,8 +217,8 @@ def test_pixeldp_can_beat_renyi_at_small_total():
 def test_g_is_unimodal_and_sup_dominates_every_order(pair):
     p1, p2 = pair
     assume(p1 > p2 and p2 > 0)
-    alphas = np.concatenate([[1.0], 1.0 + np.geomspace(1e-6, 100.0, 400)])
-    g = rc.renyi_objective(p1, p2, alphas)
+    orders = np.concatenate([[1.0], 1.0 + np.geomspace(1e-6, 100.0, 400)])
+    g = rc.renyi_objective(p1, p2, orders)
     assert np.all(g >= 0)
     best = rc.radius(p1, p2, 1.0) ** 2 / 2
     # absolute floor 1e-300: for subnormal g, sqrt then square loses the relative precision
@@ -234,13 +234,14 @@ def test_g_is_unimodal_and_sup_dominates_every_order(pair):
 
 def test_exact_supremum_beats_official_grid_outside_its_range():
     # The official code maximises over 100 orders in [1.01, 2]; the exact supremum is never
-    # below that, and strictly above wherever alpha* lies outside the grid (here alpha* -> 1).
+    # below that, and strictly above wherever the maximising order lies outside the grid (here
+    # it tends to 1).
     grid = np.linspace(1.01, 2.0, 100)
     for p1, p2 in [(0.9, 0.1), (0.05, 0.01), (0.3, 0.1), (0.6, 0.4), (0.999, 1e-6)]:
         exact = rc.radius_details(p1, p2, 1.0)
         grid_r = np.sqrt(2 * rc.renyi_objective(p1, p2, grid).max())
         assert exact.radius >= grid_r
-        if exact.alpha < 1.01:
+        if exact.order < 1.01:
             assert exact.radius > grid_r * (1 + 1e-6)
 
 
@@ -286,11 +287,11 @@ def test_validation_errors(f, args, match):
 
 
 def test_objective_errors():
-    with pytest.raises(ValueError, match=r"alpha \(0.5\) must be a Renyi order >= 1"):
+    with pytest.raises(ValueError, match=r"order \(0.5\) must be a Renyi order >= 1"):
         rc.renyi_objective(0.9, 0.1, 0.5)
-    with pytest.raises(ValueError, match=r"alpha \(nan\) must be a Renyi order >= 1"):
+    with pytest.raises(ValueError, match=r"order \(nan\) must be a Renyi order >= 1"):
         rc.renyi_objective(0.9, 0.1, float("nan"))
-    with pytest.raises(ValueError, match=r"alpha \(shape \(3,\)\) must broadcast"):
+    with pytest.raises(ValueError, match=r"order \(shape \(3,\)\) must broadcast"):
         rc.renyi_objective([0.9, 0.8], 0.1, [1.0, 2.0, 3.0])
     assert rc.renyi_objective(0.9, 0.1, np.inf) == 0.0
 
@@ -324,6 +325,6 @@ def test_kernel_pair_terms_are_named():
     assert t.geo_mean == pytest.approx(math.sqrt(p1 * p2), rel=1e-15)
     assert t.rest == pytest.approx(0.0, abs=1e-16) and t.total == pytest.approx(1.0, rel=1e-15)
     assert t.log_cosh_w == pytest.approx(math.log(math.cosh(t.w)), rel=1e-15)
-    # lemma1_at(0) is the alpha -> 1 limit -log(1 - (sqrt(p1) - sqrt(p2))^2)
+    # lemma1_at(0) is the order -> 1 limit -log(1 - (sqrt(p1) - sqrt(p2))^2)
     assert _kernels.lemma1_at(0.0, t) == pytest.approx(-math.log(1 - (math.sqrt(p1) - math.sqrt(p2)) ** 2), rel=1e-14)
     assert _kernels.renyi_sup(p1, p2)[0] == pytest.approx(rc.radius(p1, p2, 1.0) ** 2 / 2, rel=1e-14)

@@ -15,7 +15,7 @@ from renyi_cert.seeds import derive_seed, spawn_seeds
 def test_cap_is_the_unanimous_certificate_in_closed_form(n, alpha):
     # p1_lower = (alpha/2)^(1/n) (one-sided Clopper-Pearson at k = n, Bonferroni half of alpha),
     # p2_upper = 1 - p1_lower; the radii are the bounds' values there.
-    cap = radius_cap(n, alpha, 0.7)
+    cap = radius_cap(n, alpha=alpha, sigma=0.7)
     p1 = (alpha / 2) ** (1 / n)
     assert cap.p1_lower == pytest.approx(p1, rel=1e-14)
     assert cap.p2_upper == pytest.approx(1 - p1, rel=1e-9)
@@ -27,7 +27,7 @@ def test_cap_is_the_unanimous_certificate_in_closed_form(n, alpha):
 
 def test_no_counts_certify_beyond_the_cap():
     rng = np.random.default_rng(0)
-    cap = radius_cap(500, 0.01, 0.5, num_classes=4)
+    cap = radius_cap(500, alpha=0.01, sigma=0.5, num_classes=4)
     for _ in range(200):
         est = rng.multinomial(500, rng.dirichlet([5, 1, 1, 1]))
         cert = certify_from_counts([1, 0, 0, 0], est, 0.5, alpha=0.01, bounds=("renyi", "cohen", "pixeldp"))
@@ -37,19 +37,19 @@ def test_no_counts_certify_beyond_the_cap():
 @pytest.mark.parametrize("r,sigma,alpha,bound", [(1.5, 0.7, 0.001, "renyi"), (1.4, 0.7, 0.05, "renyi"),
                                                  (0.5, 0.25, 0.001, "cohen"), (0.3, 0.7, 0.001, "pixeldp")])
 def test_min_samples_is_the_smallest_n_whose_cap_reaches_the_radius(r, sigma, alpha, bound):
-    n = min_samples(r, sigma, alpha, bound=bound)
-    assert radius_cap(n, alpha, sigma, bounds=bound).radii[bound] >= r
+    n = min_samples(r, sigma=sigma, alpha=alpha, bound=bound)
+    assert radius_cap(n, alpha=alpha, sigma=sigma, bounds=bound).radii[bound] >= r
     if n > 1:
-        assert radius_cap(n - 1, alpha, sigma, bounds=bound).radii[bound] < r
+        assert radius_cap(n - 1, alpha=alpha, sigma=sigma, bounds=bound).radii[bound] < r
 
 
 def test_min_samples_errors():
     with pytest.raises(ValueError, match=r"radius \(2.0\) is beyond the pixeldp cap of every n up to 10\*\*13"):
-        min_samples(2.0, 0.7, 0.001, bound="pixeldp")
+        min_samples(2.0, sigma=0.7, alpha=0.001, bound="pixeldp")
     with pytest.raises(ValueError, match=r"radius \(-1.0\) must be > 0"):
-        min_samples(-1.0, 0.7, 0.001)
+        min_samples(-1.0, sigma=0.7, alpha=0.001)
     with pytest.raises(ValueError, match=r"bound \('l1'\) must be one of"):
-        min_samples(1.0, 0.7, 0.001, bound="l1")
+        min_samples(1.0, sigma=0.7, alpha=0.001, bound="l1")
 
 
 def test_derive_seed_depends_only_on_seed_and_labels():

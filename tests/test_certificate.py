@@ -19,7 +19,7 @@ from renyi_cert.certificate import (
     certify_from_counts_single,
     predict_from_counts,
 )
-from renyi_cert.intervals import GUARANTEED_METHODS, METHODS, top2_bounds
+from renyi_cert.intervals import GUARANTEED_METHODS, METHODS, top2_confidence
 
 ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 
@@ -28,12 +28,12 @@ ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_certify_uses_selection_class_and_top2_bounds(method):
+def test_certify_uses_selection_class_and_top2_confidence(method):
     selection = [3, 90, 7]
     estimation = [40, 930, 30]
     c = certify_from_counts(selection, estimation, 0.5, alpha=0.01, method=method, bounds=ALL_BOUNDS,
                             allow_unguaranteed=method not in GUARANTEED_METHODS)
-    t = top2_bounds(estimation, 0.01, method=method, top=1)
+    t = top2_confidence(estimation, alpha=0.01, method=method, top=1)
     assert c.prediction == 1 and not c.abstained
     assert (c.p1_lower, c.p2_upper) == (t.p1_lower, t.p2_upper)
     assert list(c.radii) == list(ALL_BOUNDS)
@@ -46,7 +46,7 @@ def test_certify_uses_selection_class_and_top2_bounds(method):
     assert c.radii["pixeldp"] < c.radii["renyi"] < c.radii["cohen"]
 
 
-def test_certify_abstains_when_bounds_overlap():
+def test_certify_abstains_when_confidence_bounds_overlap():
     c = certify_from_counts([60, 40], [52, 48], 1.0, bounds=ALL_BOUNDS)
     assert c.p1_lower <= c.p2_upper
     assert c.prediction == -1 and c.abstained
@@ -59,7 +59,7 @@ def test_certify_selection_disagreeing_with_estimation_abstains():
     # is computed for class 0 (never re-selected on the estimation data), so no certificate.
     c = certify_from_counts([80, 20], [100, 900], 1.0)
     assert c.abstained
-    assert c.p1_lower == top2_bounds([100, 900], 0.001, top=0).p1_lower
+    assert c.p1_lower == top2_confidence([100, 900], alpha=0.001, top=0).p1_lower
     assert c.p1_lower < 0.1
 
 
@@ -182,7 +182,7 @@ def test_certificate_radii_are_read_only():
 @pytest.mark.parametrize("alpha", [0.001, 0.05])
 def test_predict_matches_binomtest(counts, alpha):
     # Cohen et al.'s PREDICT: two-sided binomial test of nA out of nA + nB at p = 1/2.
-    p = predict_from_counts(counts, alpha)
+    p = predict_from_counts(counts, alpha=alpha)
     arr = np.array(counts)
     top = int(np.argmax(arr))
     nb = int(np.sort(arr)[-2])
@@ -196,12 +196,12 @@ def test_predict_matches_binomtest(counts, alpha):
 
 def test_predict_reference_values():
     # binomtest(90, 100, 0.5).pvalue = 2 * P(Bin(100, 1/2) >= 90) = 3.0632901754379845e-17 (scipy)
-    p = predict_from_counts([10, 90, 0], 0.01)
+    p = predict_from_counts([10, 90, 0], alpha=0.01)
     assert p.prediction == 1 and p.pvalue == pytest.approx(3.0632901754379845e-17, rel=1e-12)
     # 60 vs 40: p = 0.0568879 > 0.05 -> abstain; > 0.001 -> abstain
-    assert predict_from_counts([40, 60, 0], 0.05).prediction == -1
-    assert predict_from_counts([40, 60, 0], 0.06).prediction == 1
-    assert predict_from_counts([5, 5], 0.5).prediction == -1  # a tie never predicts (p-value 1)
+    assert predict_from_counts([40, 60, 0], alpha=0.05).prediction == -1
+    assert predict_from_counts([40, 60, 0], alpha=0.06).prediction == 1
+    assert predict_from_counts([5, 5], alpha=0.5).prediction == -1  # a tie never predicts (p-value 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def test_certify_and_predict_with_backend():
     assert c1 == certify_from_counts(sel, est, 0.5, alpha=0.001, bounds=ALL_BOUNDS)
     p = predict(be, x, 0.5, n=500, alpha=0.01, generator=np.random.default_rng(2))
     est = be.sample_counts(x, 0.5, 500, batch_size=1000, generator=np.random.default_rng(2))
-    assert p == predict_from_counts(est, 0.01)
+    assert p == predict_from_counts(est, alpha=0.01)
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_single_and_predict_errors():
     with pytest.raises(ValueError, match=r"counts \(0\.5\) at index \(0,\) must be a non-negative integer count"):
         predict_from_counts([0.5, 1])
     with pytest.raises(ValueError, match=r"alpha \(2\.0\) must be in the open interval \(0, 1\)"):
-        predict_from_counts([3, 1], 2.0)
+        predict_from_counts([3, 1], alpha=2.0)
     with pytest.raises(ValueError, match=r"counts must contain at least one sample"):
         predict_from_counts([0, 0])
 

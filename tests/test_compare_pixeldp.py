@@ -27,7 +27,7 @@ def test_summary_on_the_paper_domain():
     assert s.ratio_pixeldp_min > 1.0 and s.ratio_pixeldp_max > 2.0  # ... "more than twice as high" in places
     # ... and below Cohen's tight bound everywhere
     assert s.ratio_cohen_max < 1.0
-    assert 1.0 <= s.alpha_star_min and s.alpha_star_max <= 1.5 + 1e-9
+    assert 1.0 <= s.order_star_min and s.order_star_max <= 1.5 + 1e-9
 
 
 def test_summary_maps_where_pixeldp_wins():
@@ -39,12 +39,12 @@ def test_summary_maps_where_pixeldp_wins():
 def test_main_writes_csv_and_figures(tmp_path, capsys):
     assert cp.main(["--grid", "60", "--sigma", "0.25", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "Renyi > PixelDP" in out and "Renyi / Cohen" in out
+    assert "Renyi > PixelDP" in out and "Renyi / Cohen" in out and "maximising order" in out
     for name in ("radii.csv", "comparison.png", "comparison.pdf"):
         assert (tmp_path / name).stat().st_size > 0
     with open(tmp_path / "radii.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert set(rows[0]) == {"p1", "p2", "renyi", "pixeldp", "cohen", "alpha_star", "pixeldp_epsilon"}
+    assert set(rows[0]) == {"p1", "p2", "renyi", "pixeldp", "cohen", "order_star", "pixeldp_epsilon"}
     r = rows[len(rows) // 2]
     assert float(r["renyi"]) == pytest.approx(rc.radius(float(r["p1"]), float(r["p2"]), 0.25), rel=1e-9)
 

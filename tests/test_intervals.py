@@ -1,4 +1,4 @@
-"""Tests for renyi_cert.intervals: Clopper-Pearson, Sison-Glaz, Goodman and the top-two bounds.
+"""Tests for renyi_cert.intervals: Clopper-Pearson, Sison-Glaz, Goodman and the top-two confidence bounds.
 
 Oracles: statsmodels (``proportion_confint(method="beta")``, ``multinomial_proportions_confint``),
 scipy (``binomtest(...).proportion_ci``), mpmath at the stated precision, and closed forms.
@@ -20,15 +20,15 @@ from statsmodels.stats.proportion import multinomial_proportions_confint, propor
 
 from renyi_cert.intervals import (
     METHODS,
-    ConfidenceBounds,
-    Top2Bounds,
+    ConfidenceInterval,
+    Top2Confidence,
     _chi2_1_isf,
     _SisonGlazCoverage,
     _top_two,
-    clopper_pearson_bounds,
+    clopper_pearson_interval,
     goodman,
     sison_glaz,
-    top2_bounds,
+    top2_confidence,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ CP_GRID = [
 def test_clopper_pearson_matches_statsmodels_and_scipy(k, n, alpha):
     # statsmodels' proportion_confint(method="beta") and scipy's binomtest(...).proportion_ci
     # (method="exact") are the two-sided equal-tailed Clopper-Pearson interval at 1 - alpha.
-    r = clopper_pearson_bounds(k, n, alpha)
+    r = clopper_pearson_interval(k, n, alpha=alpha)
     lo, hi = proportion_confint(k, n, alpha=alpha, method="beta")
     ci = binomtest(k, n).proportion_ci(confidence_level=1 - alpha, method="exact")
     assert r.lower == pytest.approx(lo, rel=1e-10, abs=1e-14)
@@ -62,7 +62,7 @@ def test_clopper_pearson_matches_statsmodels_and_scipy(k, n, alpha):
 def test_clopper_pearson_tail_equations_mpmath(k, n, alpha):
     # Definition: P(Bin(n, lower) >= k) = alpha/2 and P(Bin(n, upper) <= k) = alpha/2, i.e.
     # I_lower(k, n-k+1) = alpha/2 and I_upper(k+1, n-k) = 1 - alpha/2 (mpmath, 50 digits).
-    r = clopper_pearson_bounds(k, n, alpha)
+    r = clopper_pearson_interval(k, n, alpha=alpha)
     with mp.workdps(50):
         tail_lo = mp.betainc(k, n - k + 1, 0, mp.mpf(r.lower), regularized=True)
         tail_hi = mp.betainc(k + 1, n - k, mp.mpf(r.upper), 1, regularized=True)
@@ -75,8 +75,8 @@ def test_clopper_pearson_tail_equations_mpmath(k, n, alpha):
 def test_clopper_pearson_boundaries_exact(n, alpha):
     # k = 0: lower is exactly 0, upper = 1 - (alpha/2)^(1/n); k = n: upper exactly 1, lower =
     # (alpha/2)^(1/n) (closed forms: Beta(1, n) and Beta(n, 1) quantiles).
-    zero = clopper_pearson_bounds(0, n, alpha)
-    full = clopper_pearson_bounds(n, n, alpha)
+    zero = clopper_pearson_interval(0, n, alpha=alpha)
+    full = clopper_pearson_interval(n, n, alpha=alpha)
     assert zero.lower == 0.0 and full.upper == 1.0
     cap = (alpha / 2) ** (1 / n)
     assert full.lower == pytest.approx(cap, rel=1e-13)
@@ -86,35 +86,35 @@ def test_clopper_pearson_boundaries_exact(n, alpha):
 @pytest.mark.parametrize("alpha", [1e-6, 0.001, 0.3])
 def test_clopper_pearson_closed_form_k1_n2(alpha):
     # k = 1, n = 2: P(Bin(2, p) >= 1) = 1 - (1 - p)^2 = alpha/2  =>  lower = 1 - sqrt(1 - alpha/2).
-    r = clopper_pearson_bounds(1, 2, alpha)
+    r = clopper_pearson_interval(1, 2, alpha=alpha)
     assert r.lower == pytest.approx(-np.expm1(0.5 * np.log1p(-alpha / 2)), rel=1e-13)
     assert r.upper == pytest.approx(1 + np.expm1(0.5 * np.log1p(-alpha / 2)), rel=1e-13)
 
 
 def test_clopper_pearson_vectorised_and_scalar_types():
     k = np.array([[0, 3, 10], [1, 5, 9]])
-    r = clopper_pearson_bounds(k, 10, 0.05)
-    assert isinstance(r, ConfidenceBounds) and r.lower.shape == (2, 3) and r.upper.shape == (2, 3)
+    r = clopper_pearson_interval(k, 10, alpha=0.05)
+    assert isinstance(r, ConfidenceInterval) and r.lower.shape == (2, 3) and r.upper.shape == (2, 3)
     for idx in np.ndindex(k.shape):
-        s = clopper_pearson_bounds(int(k[idx]), 10, 0.05)
+        s = clopper_pearson_interval(int(k[idx]), 10, alpha=0.05)
         assert isinstance(s.lower, float) and isinstance(s.upper, float)
         assert r.lower[idx] == s.lower and r.upper[idx] == s.upper
     # integer-valued floats are accepted as counts; n broadcasts too
-    v = clopper_pearson_bounds(3.0, np.array([10, 20]), 0.05)
-    assert v.lower[0] == clopper_pearson_bounds(3, 10, 0.05).lower
+    v = clopper_pearson_interval(3.0, np.array([10, 20]), alpha=0.05)
+    assert v.lower[0] == clopper_pearson_interval(3, 10, alpha=0.05).lower
 
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 5000), frac=st.floats(0, 1), alpha=st.floats(1e-6, 0.9))
 def test_clopper_pearson_monotone_and_ordered(n, frac, alpha):
     k = int(round(frac * n))
-    r = clopper_pearson_bounds(k, n, alpha)
+    r = clopper_pearson_interval(k, n, alpha=alpha)
     assert 0.0 <= r.lower <= k / n <= r.upper <= 1.0
-    if k < n:  # a larger count gives larger bounds (used by top2_bounds' runner-up argument)
-        r2 = clopper_pearson_bounds(k + 1, n, alpha)
+    if k < n:  # a larger count gives larger bounds (used by top2_confidence's runner-up argument)
+        r2 = clopper_pearson_interval(k + 1, n, alpha=alpha)
         assert r2.lower > r.lower and r2.upper > r.upper
     # a smaller alpha gives a wider interval
-    w = clopper_pearson_bounds(k, n, alpha / 2)
+    w = clopper_pearson_interval(k, n, alpha=alpha / 2)
     assert w.lower <= r.lower and w.upper >= r.upper
 
 
@@ -188,7 +188,7 @@ def test_sison_glaz_coverage_function_mpmath(counts):
 def test_sison_glaz_intervals_mpmath(counts, alpha):
     # The whole interval, with nu at 40 digits. statsmodels differs here by up to 1.2e-5 (at
     # (1000, 0, 0)) because of the cancellation noted above.
-    r = sison_glaz(counts, alpha)
+    r = sison_glaz(counts, alpha=alpha)
     with mp.workdps(40):
         lo, hi = _mp_sison_glaz(counts, alpha)
     np.testing.assert_allclose(r.lower, lo, rtol=0, atol=1e-13)
@@ -213,14 +213,14 @@ def test_sison_glaz_matches_statsmodels(counts, alpha):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # statsmodels logs a negative Edgeworth term
         ref = multinomial_proportions_confint(counts, alpha, method="sison-glaz")
-    r = sison_glaz(counts, alpha)
+    r = sison_glaz(counts, alpha=alpha)
     np.testing.assert_allclose(r.lower, ref[:, 0], rtol=0, atol=1e-8)
     np.testing.assert_allclose(r.upper, ref[:, 1], rtol=0, atol=1e-8)
 
 
 @pytest.mark.parametrize("counts, alpha", _random_count_vectors(1, 30, [10, 100, 1000, 100_000]))
 def test_sison_glaz_structure(counts, alpha):
-    r = sison_glaz(counts, alpha)
+    r = sison_glaz(counts, alpha=alpha)
     phat = counts / counts.sum()
     assert r.method == "sison-glaz" and r.alpha == alpha
     assert np.all((0 <= r.lower) & (r.lower <= phat) & (phat <= r.upper) & (r.upper <= 1))
@@ -240,8 +240,8 @@ def test_sison_glaz_fast_for_many_classes():
     # requirement: k = 10 classes, n = 100000 counts well under a second (statsmodels: ~6 s).
     rng = np.random.default_rng(3)
     counts = rng.multinomial(100_000, rng.dirichlet(np.ones(10)))
-    sison_glaz(counts, 0.001)  # warm-up
-    best = min(_timed(lambda: sison_glaz(counts, 0.001)) for _ in range(3))
+    sison_glaz(counts, alpha=0.001)  # warm-up
+    best = min(_timed(lambda: sison_glaz(counts, alpha=0.001)) for _ in range(3))
     assert best < 0.25, f"sison_glaz took {best:.3f} s"
 
 
@@ -258,7 +258,7 @@ def _timed(fn):
 @pytest.mark.parametrize("counts, alpha", _random_count_vectors(2, 40, [1, 5, 50, 1000, 100_000]))
 def test_goodman_matches_statsmodels(counts, alpha):
     ref = multinomial_proportions_confint(counts, alpha, method="goodman")
-    r = goodman(counts, alpha)
+    r = goodman(counts, alpha=alpha)
     np.testing.assert_allclose(r.lower, ref[:, 0], rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(r.upper, ref[:, 1], rtol=1e-9, atol=1e-15)
     assert r.method == "goodman" and r.alpha == alpha
@@ -283,17 +283,17 @@ def test_goodman_ends_solve_the_score_equation_and_boundaries_exact():
     counts = np.array([0, 1, 17, 250, 732])
     n, alpha = counts.sum(), 0.01
     a_quant = chi2.isf(alpha / counts.size, 1)
-    r = goodman(counts, alpha)
+    r = goodman(counts, alpha=alpha)
     for t in (r.lower[1:], r.upper):
         x = counts[-t.size:]
         lhs = (x - n * t) ** 2
         rhs = a_quant * n * t * (1 - t)
         np.testing.assert_allclose(lhs, rhs, rtol=1e-9)
     assert r.lower[0] == 0.0
-    full = goodman([0, 0, 40], 0.05)
+    full = goodman([0, 0, 40], alpha=0.05)
     assert full.upper[2] == 1.0 and full.lower[0] == 0.0 and full.lower[1] == 0.0
     # small counts: the product-of-roots form keeps full relative precision (no cancellation)
-    tiny = goodman([1, 10**9], 0.05)
+    tiny = goodman([1, 10**9], alpha=0.05)
     with mp.workdps(40):
         a = mp.mpf(chi2.isf(0.05 / 2, 1))
         nn, x = mp.mpf(10**9 + 1), mp.mpf(1)
@@ -303,7 +303,7 @@ def test_goodman_ends_solve_the_score_equation_and_boundaries_exact():
 
 
 # --------------------------------------------------------------------------------------------
-# top2_bounds
+# top2_confidence
 
 
 @pytest.mark.parametrize("counts", [[990, 7, 3], [600, 399, 1], [50, 50, 0], [1, 0], [0, 0, 5], [1000, 0, 0, 0]])
@@ -313,7 +313,7 @@ def test_top2_clopper_pearson_is_two_one_sided_bounds_at_alpha_over_2(counts, al
     #   proportion_confint(nA, n, alpha=alpha, method="beta")[0]                 (statsmodels)
     #   binomtest(nA, n, alternative="greater").proportion_ci(1 - alpha/2).low   (scipy);
     # p2_upper is the one-sided upper bound at alpha/2 for the runner-up, clipped to 1 - p1_lower.
-    t = top2_bounds(counts, alpha)
+    t = top2_confidence(counts, alpha=alpha)
     counts = np.array(counts)
     n = int(counts.sum())
     na, nb = int(counts[t.top]), int(counts[t.runner_up])
@@ -331,14 +331,14 @@ def test_top2_clopper_pearson_is_two_one_sided_bounds_at_alpha_over_2(counts, al
     assert (t.method, t.alpha) == ("clopper-pearson", alpha)
     # Cohen et al.'s lowerConfBound(nA, n, a) = proportion_confint(nA, n, alpha=2a)[0]: ours at
     # alpha is theirs at alpha/2.
-    assert t.p1_lower == pytest.approx(clopper_pearson_bounds(na, n, 2 * (alpha / 2)).lower, rel=1e-15)
+    assert t.p1_lower == pytest.approx(clopper_pearson_interval(na, n, alpha=2 * (alpha / 2)).lower, rel=1e-15)
 
 
 @pytest.mark.parametrize("method, fn", [("sison-glaz", sison_glaz), ("goodman", goodman)])
 @pytest.mark.parametrize("counts", [[700, 200, 60, 40], [5, 3, 1, 1, 0, 0, 0], [30, 70], [0, 12, 12, 3]])
 def test_top2_simultaneous_methods_use_the_simultaneous_intervals(method, fn, counts):
-    t = top2_bounds(counts, 0.05, method=method)
-    ci = fn(counts, 0.05)
+    t = top2_confidence(counts, alpha=0.05, method=method)
+    ci = fn(counts, alpha=0.05)
     assert t.p1_lower == ci.lower[t.top]
     # p2_upper bounds every other class: the largest other upper end, which is the runner-up's
     # (the ends grow with the count), clipped to 1 - p1_lower.
@@ -350,27 +350,27 @@ def test_top2_simultaneous_methods_use_the_simultaneous_intervals(method, fn, co
 def test_top2_clipping_is_active_and_valid():
     # With two classes Sison-Glaz's upper end for the runner-up is phat2 + (c + 2 gamma)/n while
     # 1 - p1_lower = phat2 + c/n: the clip p2_upper <= 1 - p1_lower is active (gamma > 0).
-    ci = sison_glaz([70, 30], 0.05)
-    t = top2_bounds([70, 30], 0.05, method="sison-glaz")
+    ci = sison_glaz([70, 30], alpha=0.05)
+    t = top2_confidence([70, 30], alpha=0.05, method="sison-glaz")
     assert ci.upper[1] > 1 - ci.lower[0]
     assert t.p2_upper == 1 - t.p1_lower
 
 
 def test_top2_top_and_runner_up_selection_and_ties():
-    t = top2_bounds([5, 9, 9, 1], 0.05)
+    t = top2_confidence([5, 9, 9, 1], alpha=0.05)
     assert (t.top, t.runner_up) == (1, 2)  # argmax ties -> lowest index; runner-up likewise
-    t = top2_bounds([5, 9, 9, 1], 0.05, top=0)
+    t = top2_confidence([5, 9, 9, 1], alpha=0.05, top=0)
     assert (t.top, t.runner_up) == (0, 1)
-    t = top2_bounds([5, 9, 9, 1], 0.05, top=np.int64(3))
+    t = top2_confidence([5, 9, 9, 1], alpha=0.05, top=np.int64(3))
     assert (t.top, t.runner_up) == (3, 1)
     assert t.p1_lower < t.p2_upper  # a fixed top class need not be the largest count
-    assert isinstance(t, Top2Bounds)
+    assert isinstance(t, Top2Confidence)
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.top = 0  # type: ignore[misc]
 
 
 def test_top_two_is_the_one_class_selection():
-    # One helper selects classes for top2_bounds, the certificates and PREDICT: argmax with ties to
+    # One helper selects classes for top2_confidence, the certificates and PREDICT: argmax with ties to
     # the lowest index; the runner-up is the argmax of the other classes (ties likewise).
     assert _top_two(np.array([5, 9, 9, 1])) == (1, 2)
     assert _top_two(np.array([5, 9, 9, 1]), top=3) == (3, 1)
@@ -386,7 +386,7 @@ def test_top_two_is_the_one_class_selection():
        alpha=st.floats(1e-4, 0.5), method=st.sampled_from(METHODS), data=st.data())
 def test_top2_invariants(counts, alpha, method, data):
     top = data.draw(st.none() | st.integers(0, len(counts) - 1))
-    t = top2_bounds(counts, alpha, method=method, top=top)
+    t = top2_confidence(counts, alpha=alpha, method=method, top=top)
     c = np.array(counts)
     n = c.sum()
     assert t.top == (int(np.argmax(c)) if top is None else top)
@@ -400,7 +400,7 @@ def test_top2_invariants(counts, alpha, method, data):
 def test_top2_methods_constant():
     assert METHODS == ("clopper-pearson", "sison-glaz", "goodman")
     for m in METHODS:
-        t = top2_bounds([80, 15, 5], 0.01, method=m)
+        t = top2_confidence([80, 15, 5], alpha=0.01, method=m)
         assert 0 < t.p2_upper < t.p1_lower < 0.8
 
 
@@ -408,8 +408,8 @@ def test_top2_methods_constant():
 # Errors
 
 
-@pytest.mark.parametrize("fn", [lambda c, a: sison_glaz(c, a), lambda c, a: goodman(c, a),
-                                lambda c, a: top2_bounds(c, a)])
+@pytest.mark.parametrize("fn", [lambda c, a: sison_glaz(c, alpha=a), lambda c, a: goodman(c, alpha=a),
+                                lambda c, a: top2_confidence(c, alpha=a)])
 def test_count_errors(fn):
     with pytest.raises(ValueError, match=r"counts \(-1\) at index \(1,\) must be a non-negative integer count"):
         fn([3, -1, 2], 0.05)
@@ -429,39 +429,39 @@ def test_count_errors(fn):
 
 @pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, float("nan")])
 def test_alpha_errors(bad):
-    for call in (lambda: clopper_pearson_bounds(1, 10, bad), lambda: sison_glaz([5, 5], bad),
-                 lambda: goodman([5, 5], bad), lambda: top2_bounds([5, 5], bad)):
+    for call in (lambda: clopper_pearson_interval(1, 10, alpha=bad), lambda: sison_glaz([5, 5], alpha=bad),
+                 lambda: goodman([5, 5], alpha=bad), lambda: top2_confidence([5, 5], alpha=bad)):
         with pytest.raises(ValueError, match=r"alpha \(.*\) must be in the open interval \(0, 1\)"):
             call()
     with pytest.raises(ValueError, match=r"alpha \('x'\) must be a real number in the open interval \(0, 1\)"):
-        top2_bounds([5, 5], "x")
+        top2_confidence([5, 5], alpha="x")
 
 
 def test_clopper_pearson_errors():
     with pytest.raises(ValueError, match=r"k \(11\) must be in \[0, n\] \(n = 10\)"):
-        clopper_pearson_bounds(11, 10, 0.05)
+        clopper_pearson_interval(11, 10, alpha=0.05)
     with pytest.raises(ValueError, match=r"k \(-1\) at index \(1,\) must be in \[0, n\] \(n = 10\)"):
-        clopper_pearson_bounds([0, -1], 10, 0.05)
+        clopper_pearson_interval([0, -1], 10, alpha=0.05)
     with pytest.raises(ValueError, match=r"n \(0\) must be an integer >= 1"):
-        clopper_pearson_bounds(0, 0, 0.05)
+        clopper_pearson_interval(0, 0, alpha=0.05)
     with pytest.raises(ValueError, match=r"k \(2\.5\) must be an integer"):
-        clopper_pearson_bounds(2.5, 10, 0.05)
+        clopper_pearson_interval(2.5, 10, alpha=0.05)
     with pytest.raises(ValueError, match=r"n \(nan\) must be an integer"):
-        clopper_pearson_bounds(2, float("nan"), 0.05)
+        clopper_pearson_interval(2, float("nan"), alpha=0.05)
     with pytest.raises(ValueError, match=r"k \('3'\) must be an integer, not a string"):
-        clopper_pearson_bounds("3", 10, 0.05)
+        clopper_pearson_interval("3", 10, alpha=0.05)
     with pytest.raises(ValueError, match=r"k \(shape \(2,\)\) and n \(shape \(3,\)\) must broadcast"):
-        clopper_pearson_bounds([1, 2], [10, 10, 10], 0.05)
+        clopper_pearson_interval([1, 2], [10, 10, 10], alpha=0.05)
 
 
 def test_top2_errors():
     with pytest.raises(ValueError, match=r"method \('wilson'\) must be one of 'clopper-pearson', 'sison-glaz', 'goodman'"):
-        top2_bounds([5, 5], 0.05, method="wilson")
+        top2_confidence([5, 5], alpha=0.05, method="wilson")
     with pytest.raises(ValueError, match=r"top \(3\) must be a class index in \[0, 3\)"):
-        top2_bounds([5, 5, 1], 0.05, top=3)
+        top2_confidence([5, 5, 1], alpha=0.05, top=3)
     with pytest.raises(ValueError, match=r"top \(-1\) must be a class index in \[0, 3\)"):
-        top2_bounds([5, 5, 1], 0.05, top=-1)
+        top2_confidence([5, 5, 1], alpha=0.05, top=-1)
     with pytest.raises(ValueError, match=r"top \(1\.0\) must be an integer class index in \[0, 2\)"):
-        top2_bounds([5, 5], 0.05, top=1.0)
+        top2_confidence([5, 5], alpha=0.05, top=1.0)
     with pytest.raises(ValueError, match=r"top \(True\) must be an integer class index in \[0, 2\)"):
-        top2_bounds([5, 5], 0.05, top=True)
+        top2_confidence([5, 5], alpha=0.05, top=True)

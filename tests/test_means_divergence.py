@@ -84,20 +84,20 @@ def distributions(draw, k=None):
 
 @settings(max_examples=150, deadline=None)
 @given(st.data(), st.sampled_from([0.0, 0.5, 1.0, 2.0, 7.5, np.inf]))
-def test_divergence_nonnegative_zero_iff_equal_and_matches_mpmath(data, alpha):
+def test_divergence_nonnegative_zero_iff_equal_and_matches_mpmath(data, order):
     k = data.draw(st.integers(2, 5))
     p = data.draw(distributions(k))
     q = data.draw(distributions(k))
-    d = rc.renyi_divergence(p, q, alpha)
+    d = rc.renyi_divergence(p, q, order)
     assert d >= 0
-    assert rc.renyi_divergence(p, p, alpha) == pytest.approx(0.0, abs=1e-12)
-    if alpha not in (0.0,) and np.abs(p - q).max() > 1e-3:
+    assert rc.renyi_divergence(p, p, order) == pytest.approx(0.0, abs=1e-12)
+    if order not in (0.0,) and np.abs(p - q).max() > 1e-3:
         assert d > 0
-    if alpha == 1.0:
+    if order == 1.0:
         assert d == pytest.approx(stats.entropy(p, q), rel=1e-10, abs=1e-14)
-    elif np.isfinite(alpha) and alpha > 0:
+    elif np.isfinite(order) and order > 0:
         with mp.workdps(40):
-            ref = mp.log(sum(mp.mpf(a) ** alpha * mp.mpf(b) ** (1 - alpha) for a, b in zip(p, q))) / (alpha - 1)
+            ref = mp.log(sum(mp.mpf(a) ** order * mp.mpf(b) ** (1 - order) for a, b in zip(p, q))) / (order - 1)
         assert d == pytest.approx(float(ref), rel=1e-10, abs=1e-14)
 
 
@@ -107,7 +107,7 @@ def test_divergence_nondecreasing_in_order(data):
     k = data.draw(st.integers(2, 5))
     p, q = data.draw(distributions(k)), data.draw(distributions(k))
     orders = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 5.0, 20.0, np.inf]
-    vals = [rc.renyi_divergence(p, q, a) for a in orders]
+    vals = [rc.renyi_divergence(p, q, o) for o in orders]
     assert all(b >= a - 1e-12 for a, b in zip(vals, vals[1:]))
 
 
@@ -121,62 +121,62 @@ def test_divergence_support_cases_and_errors():
         rc.renyi_divergence([0.5, 0.5], [1.5, -0.5], 2.0)
     with pytest.raises(ValueError, match=r"p \(length 2\) and q \(length 3\) must have the same length"):
         rc.renyi_divergence([0.5, 0.5], [0.2, 0.3, 0.5], 2.0)
-    with pytest.raises(ValueError, match=r"alpha \(-1.0\) must be a Renyi order in \[0, inf\]"):
+    with pytest.raises(ValueError, match=r"order \(-1.0\) must be a Renyi order in \[0, inf\]"):
         rc.renyi_divergence([0.5, 0.5], [0.5, 0.5], -1.0)
     with pytest.raises(ValueError, match=r"must be a non-empty 1-D probability vector"):
         rc.renyi_divergence([[0.5, 0.5]], [[0.5, 0.5]], 2.0)
 
 
-@pytest.mark.parametrize("mu, s1, s2, alpha", [(1.3, 1.0, 1.0, 2.0), (0.7, 1.0, 1.4, 1.7), (-0.4, 0.8, 0.6, 0.5), (0.5, 1.0, 1.3, 1.0)])
-def test_gaussian_divergence_matches_quadrature(mu, s1, s2, alpha):
+@pytest.mark.parametrize("mu, s1, s2, order", [(1.3, 1.0, 1.0, 2.0), (0.7, 1.0, 1.4, 1.7), (-0.4, 0.8, 0.6, 0.5), (0.5, 1.0, 1.3, 1.0)])
+def test_gaussian_divergence_matches_quadrature(mu, s1, s2, order):
     p = stats.norm(mu, s1).pdf
     q = stats.norm(0.0, s2).pdf
-    if alpha == 1.0:
+    if order == 1.0:
         val, _ = integrate.quad(lambda x: p(x) * (np.log(p(x)) - np.log(q(x))), -30, 30, limit=200)
         ref = val
     else:
-        val, _ = integrate.quad(lambda x: p(x) ** alpha * q(x) ** (1 - alpha), -30, 30, limit=200)
-        ref = math.log(val) / (alpha - 1)
-    assert rc.gaussian_renyi_divergence([mu], [0.0], s1, s2, alpha=alpha) == pytest.approx(ref, rel=1e-8)
+        val, _ = integrate.quad(lambda x: p(x) ** order * q(x) ** (1 - order), -30, 30, limit=200)
+        ref = math.log(val) / (order - 1)
+    assert rc.gaussian_renyi_divergence([mu], [0.0], s1, s2, order=order) == pytest.approx(ref, rel=1e-8)
 
 
 def test_gaussian_divergence_equal_variance_identity_and_errors():
-    # D_alpha(N(x, s^2 I) || N(x', s^2 I)) = alpha ||x - x'||^2 / (2 s^2): the paper's Theorem 1 step
+    # D_order(N(x, s^2 I) || N(x', s^2 I)) = order ||x - x'||^2 / (2 s^2): the paper's Theorem 1 step
     x = np.arange(10) / 10
-    assert rc.gaussian_renyi_divergence(x, x + 0.1, 0.5, alpha=3.0) == pytest.approx(3.0 * 10 * 0.01 / (2 * 0.25))
+    assert rc.gaussian_renyi_divergence(x, x + 0.1, 0.5, order=3.0) == pytest.approx(3.0 * 10 * 0.01 / (2 * 0.25))
     # two independent dimensions add
-    one = rc.gaussian_renyi_divergence([0.3], [0.0], 1.0, 1.5, alpha=1.2)
-    assert rc.gaussian_renyi_divergence([0.3, 0.0], [0.0, 0.0], 1.0, 1.5, alpha=1.2) == pytest.approx(
-        one + rc.gaussian_renyi_divergence([0.0], [0.0], 1.0, 1.5, alpha=1.2)
+    one = rc.gaussian_renyi_divergence([0.3], [0.0], 1.0, 1.5, order=1.2)
+    assert rc.gaussian_renyi_divergence([0.3, 0.0], [0.0, 0.0], 1.0, 1.5, order=1.2) == pytest.approx(
+        one + rc.gaussian_renyi_divergence([0.0], [0.0], 1.0, 1.5, order=1.2)
     )
-    assert rc.gaussian_renyi_divergence([0.0], [0.0], 2.0, 1.0, alpha=5.0) == math.inf  # s_a^2 <= 0
+    assert rc.gaussian_renyi_divergence([0.0], [0.0], 2.0, 1.0, order=5.0) == math.inf  # s_a^2 <= 0
     with pytest.raises(ValueError, match=r"sigma1 \(-1.0\) must be > 0"):
         rc.gaussian_renyi_divergence([0.0], [1.0], -1.0)
     with pytest.raises(ValueError, match=r"sigma2 \(inf\) must be finite and > 0"):
         rc.gaussian_renyi_divergence([0.0], [1.0], 1.0, np.inf)
     with pytest.raises(ValueError, match=r"sigma1 must be a single number, got an array of shape \(2,\)"):
         rc.gaussian_renyi_divergence([0.0], [1.0], [1.0, 2.0])
-    with pytest.raises(ValueError, match=r"alpha \(inf\) must be finite and > 0 for Gaussians"):
-        rc.gaussian_renyi_divergence([0.0], [1.0], 1.0, alpha=np.inf)
+    with pytest.raises(ValueError, match=r"order \(inf\) must be finite and > 0 for Gaussians"):
+        rc.gaussian_renyi_divergence([0.0], [1.0], 1.0, order=np.inf)
     with pytest.raises(ValueError, match=r"must be 1-D of equal length"):
         rc.gaussian_renyi_divergence([0.0, 1.0], [1.0], 1.0)
     with pytest.raises(ValueError, match=r"mu1 and mu2 must be finite"):
         rc.gaussian_renyi_divergence([np.nan], [1.0], 1.0)
 
 
-def _mp_lemma1(p1, p2, alpha):
+def _mp_lemma1(p1, p2, order):
     with mp.workdps(60):
         p1, p2 = mp.mpf(p1), mp.mpf(p2)
-        if alpha == 1:
+        if order == 1:
             return -mp.log(1 - (mp.sqrt(p1) - mp.sqrt(p2)) ** 2)
-        t = 1 - mp.mpf(alpha)
+        t = 1 - mp.mpf(order)
         return -mp.log(1 - p1 - p2 + 2 * ((p1**t + p2**t) / 2) ** (1 / t))
 
 
-@pytest.mark.parametrize("alpha", [0.3, 0.9, 1.0, 1.2, 2.0, 10.0, 200.0])
+@pytest.mark.parametrize("order", [0.3, 0.9, 1.0, 1.2, 2.0, 10.0, 200.0])
 @pytest.mark.parametrize("pair", [(0.9, 0.1), (0.5, 0.5 - 1e-7), (0.6, 0.39), (0.2, 1e-9), (0.999, 0.001)])
-def test_lemma1_matches_mpmath(pair, alpha):
-    assert rc.lemma1_bound(*pair, alpha) == pytest.approx(float(_mp_lemma1(*pair, alpha)), rel=1e-12)
+def test_lemma1_matches_mpmath(pair, order):
+    assert rc.lemma1_bound(*pair, order) == pytest.approx(float(_mp_lemma1(*pair, order)), rel=1e-12)
 
 
 def test_lemma1_limits_and_errors():
@@ -184,21 +184,21 @@ def test_lemma1_limits_and_errors():
     assert rc.lemma1_bound(0.9, 0.0, 3.0) == pytest.approx(-math.log(0.1))
     assert rc.lemma1_bound(0.3, 0.6, 2.0) == 0.0
     assert rc.lemma1_bound(0.9, 0.1, [1.0, 2.0]).shape == (2,)
-    with pytest.raises(ValueError, match=r"alpha \(0.0\) must be a Renyi order > 0"):
+    with pytest.raises(ValueError, match=r"order \(0.0\) must be a Renyi order > 0"):
         rc.lemma1_bound(0.9, 0.1, 0.0)
-    with pytest.raises(ValueError, match=r"alpha \(shape \(3,\)\) must broadcast"):
+    with pytest.raises(ValueError, match=r"order \(shape \(3,\)\) must broadcast"):
         rc.lemma1_bound([0.9, 0.8], 0.1, [1.0, 2.0, 3.0])
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.data(), st.sampled_from([1.0, 1.3, 2.0, 5.0]))
-def test_lemma1_lower_bounds_every_distribution_with_another_argmax(data, alpha):
-    # Lemma 1 itself: if argmax Q != argmax P then D_alpha(Q || P) >= the bound.
+def test_lemma1_lower_bounds_every_distribution_with_another_argmax(data, order):
+    # Lemma 1 itself: if argmax Q != argmax P then D_order(Q || P) >= the bound.
     k = data.draw(st.integers(2, 5))
     p = data.draw(distributions(k))
     q = data.draw(distributions(k))
-    order = np.argsort(p)[::-1]
-    assume(p[order[0]] > p[order[1]] + 1e-9)
-    assume(np.argmax(q) != order[0] and q.max() > np.sort(q)[-2] + 1e-9)
-    bound = rc.lemma1_bound(p[order[0]], p[order[1]], alpha)
-    assert rc.renyi_divergence(q, p, alpha) >= bound * (1 - 1e-9) - 1e-12
+    rank = np.argsort(p)[::-1]
+    assume(p[rank[0]] > p[rank[1]] + 1e-9)
+    assume(np.argmax(q) != rank[0] and q.max() > np.sort(q)[-2] + 1e-9)
+    bound = rc.lemma1_bound(p[rank[0]], p[rank[1]], order)
+    assert rc.renyi_divergence(q, p, order) >= bound * (1 - 1e-9) - 1e-12

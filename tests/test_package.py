@@ -78,3 +78,30 @@ def test_pyproject_license_is_an_spdx_string():
     requires = meta["build-system"]["requires"]
     assert any(r.replace(" ", "").startswith("setuptools>=") and
                tuple(int(x) for x in r.split(">=")[1].split(".")[:1]) >= (77,) for r in requires), requires
+
+
+def test_one_meaning_per_name():
+    # alpha is only the significance level (keyword-only wherever it configures a call); the
+    # Renyi order (the paper's alpha) is `order`; "bounds" are only the radius bounds.
+    import dataclasses
+    import inspect
+
+    from renyi_cert import caps, reference
+
+    assert [f.name for f in dataclasses.fields(rc.RadiusResult)] == ["radius", "order"]
+    for f in (rc.renyi_objective, rc.lemma1_bound, rc.renyi_divergence):
+        assert "order" in inspect.signature(f).parameters and "alpha" not in inspect.signature(f).parameters
+    assert "order" in inspect.signature(rc.gaussian_renyi_divergence).parameters
+    assert "order" in inspect.signature(reference.g_mp).parameters
+    keyword_only = {
+        rc.clopper_pearson_interval: ["alpha"], rc.top2_confidence: ["alpha", "method", "top"],
+        rc.sison_glaz: ["alpha"], rc.goodman: ["alpha"], rc.predict_from_counts: ["alpha"],
+        caps.radius_cap: ["alpha", "sigma"], caps.min_samples: ["sigma", "alpha", "bound"],
+    }
+    for f, names in keyword_only.items():
+        params = inspect.signature(f).parameters
+        for name in names:
+            assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, (f.__name__, name)
+    with pytest.raises(TypeError):
+        rc.clopper_pearson_interval(3, 10, 0.05)
+    assert not [n for n in rc.__all__ if "ounds" in n and n != "BOUNDS"]

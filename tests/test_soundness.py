@@ -25,7 +25,7 @@ from scipy.special import ndtr
 from renyi_cert.backend import CallableBackend, certify
 from renyi_cert.bounds import BOUNDS
 from renyi_cert.certificate import certify_from_counts, predict_from_counts
-from renyi_cert.intervals import GUARANTEED_METHODS, METHODS, clopper_pearson_bounds, top2_bounds
+from renyi_cert.intervals import GUARANTEED_METHODS, METHODS, clopper_pearson_interval, top2_confidence
 
 ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 SIGMA = 0.5
@@ -74,7 +74,7 @@ def test_linear_closed_form_matches_sampling():
     # sanity of the closed form the other tests rely on: 20 000 samples vs Phi(margin / sigma)
     lin = Linear(0)
     counts = lin.backend.sample_counts(lin.x, SIGMA, 20_000, batch_size=5000, generator=np.random.default_rng(1))
-    ci = clopper_pearson_bounds(int(counts[1]), 20_000, 1e-6)
+    ci = clopper_pearson_interval(int(counts[1]), 20_000, alpha=1e-6)
     assert ci.lower <= lin.p_class1() <= ci.upper
 
 
@@ -186,7 +186,7 @@ def test_multiclass_closed_form_matches_sampling():
     counts = be.sample_counts(x, SIGMA, 20_000, batch_size=5000, generator=np.random.default_rng(3))
     p = _class_probs(0.5)
     for j in range(4):
-        ci = clopper_pearson_bounds(int(counts[j]), 20_000, 1e-6)
+        ci = clopper_pearson_interval(int(counts[j]), 20_000, alpha=1e-6)
         assert ci.lower <= p[j] <= ci.upper
 
 
@@ -237,7 +237,7 @@ def _failure_count(p: np.ndarray, n: int, alpha: float, method: str, reps: int, 
     true_top = int(np.argmax(p))
     fail = np.empty(len(unique), dtype=bool)
     for i, counts in enumerate(unique):
-        t = top2_bounds(counts, alpha, method=method, top=true_top if top_fixed else None)
+        t = top2_confidence(counts, alpha=alpha, method=method, top=true_top if top_fixed else None)
         fail[i] = not (p[t.top] >= t.p1_lower and np.max(np.delete(p, t.top)) <= t.p2_upper)
     return int(fail[inverse.ravel()].sum())
 
@@ -271,7 +271,7 @@ def test_simultaneous_methods_cover_with_the_top_class_chosen_from_the_same_coun
 
 
 def test_clopper_pearson_with_top_from_the_same_counts_is_biased():
-    # Documented limitation (top2_bounds, certify_from_counts_single): with Clopper-Pearson and the
+    # Documented limitation (top2_confidence, certify_from_counts_single): with Clopper-Pearson and the
     # top class chosen on the bounded counts, the level is lost. 20 tied classes, n = 400,
     # alpha = 0.2: the failure rate is ~0.8 (vs <= 0.2 with the class fixed in advance).
     p, n, reps, alpha = np.full(20, 0.05), 400, 2000, 0.2
@@ -295,7 +295,7 @@ def test_clopper_pearson_exact_coverage(n, alpha):
     # Exact (no Monte Carlo): P_p(lower(K) > p) = sum_k Bin(k; n, p) 1[lower(k) > p] <= alpha/2 for
     # every p, and the level is attained in the limit p -> lower(k)^- (Clopper-Pearson is exact).
     k = np.arange(n + 1)
-    ci = clopper_pearson_bounds(k, n, alpha)
+    ci = clopper_pearson_interval(k, n, alpha=alpha)
     pmf = lambda p: binom.pmf(k, n, p)  # noqa: E731
     grid = np.concatenate([np.linspace(1e-4, 1 - 1e-4, 301), ci.lower[1:] * (1 - 1e-9), ci.upper[:-1] * (1 + 1e-9)])
     worst_low = worst_high = 0.0
@@ -320,7 +320,7 @@ def test_predict_wrong_class_probability_exact_two_classes(n, alpha):
     # sum over counts k of the runner-up with k > n - k and p-value <= alpha of Bin(k; n, q);
     # Cohen et al. (2019, Prop. 1) guarantee <= alpha. Computed exactly, no simulation.
     ks = np.arange(n // 2 + 1, n + 1)
-    returned = np.array([predict_from_counts([n - k, k], alpha).prediction == 1 for k in ks])
+    returned = np.array([predict_from_counts([n - k, k], alpha=alpha).prediction == 1 for k in ks])
     pvals = np.array([binomtest(int(k), n, 0.5).pvalue for k in ks])
     assert np.array_equal(returned, pvals <= alpha)
     for q in np.linspace(0.3, 0.4999, 30):
@@ -334,7 +334,7 @@ def test_predict_wrong_class_rate_multiclass():
     reps, alpha = 20_000, 0.1
     draws = np.random.default_rng(13).multinomial(200, p, size=reps)
     unique, inverse = np.unique(draws, axis=0, return_inverse=True)
-    wrong = np.array([predict_from_counts(c, alpha).prediction not in (-1, 0) for c in unique])
+    wrong = np.array([predict_from_counts(c, alpha=alpha).prediction not in (-1, 0) for c in unique])
     failures = int(wrong[inverse.ravel()].sum())
     assert failures <= _max_failures(reps, alpha)
 
@@ -449,7 +449,7 @@ def test_backend_certify_overclaim_rate_within_alpha():
     # sanity of the closed form: 20 000 samples agree with p (Clopper-Pearson at 1e-6 per class)
     counts = be.sample_counts(np.zeros(1), SIGMA, 20_000, batch_size=20_000, generator=np.random.default_rng(2))
     for j in range(len(p)):
-        ci = clopper_pearson_bounds(int(counts[j]), 20_000, 1e-6)
+        ci = clopper_pearson_interval(int(counts[j]), 20_000, alpha=1e-6)
         assert ci.lower <= p[j] <= ci.upper
     alpha, runs = 0.05, 10_000
     g = np.random.default_rng(3)
@@ -491,7 +491,7 @@ def test_sison_glaz_raw_bound_is_one_for_unanimous_counts_but_certificates_stay_
     # The certificates cap p1_lower at (alpha/2)**(1/n) = 0.99243 < p1: finite and, here, sound.
     p, alpha, runs = OVERCLAIM_CASES["edge"][0], 0.001, 20_000
     rates, certs, keys, inverse = _overclaim_rates(p, 100, 1000, alpha, runs, seed=6, method="sison-glaz")
-    raw_one = np.array([top2_bounds(k[1:], alpha, method="sison-glaz", top=int(k[0])).p1_lower == 1.0 for k in keys])
+    raw_one = np.array([top2_confidence(k[1:], alpha=alpha, method="sison-glaz", top=int(k[0])).p1_lower == 1.0 for k in keys])
     frac = raw_one[inverse].mean()
     assert abs(frac - 0.999**1000) < 4 * np.sqrt(0.37 * 0.63 / runs), frac
     assert all(np.isfinite(r) for c in certs for r in c.radii.values())

@@ -17,7 +17,7 @@ import pytest
 import renyi_cert as rc
 from renyi_cert.backend import CallableBackend, certify, predict
 from renyi_cert.certificate import certify_from_counts, certify_from_counts_single, predict_from_counts
-from renyi_cert.intervals import GUARANTEED_METHODS, MAX_TRIALS, METHODS, clopper_pearson_bounds, top2_bounds
+from renyi_cert.intervals import GUARANTEED_METHODS, MAX_TRIALS, METHODS, clopper_pearson_interval, top2_confidence
 
 ALL_BOUNDS = ("renyi", "cohen", "pixeldp")
 UNGUARANTEED = [m for m in METHODS if m not in GUARANTEED_METHODS]
@@ -102,9 +102,9 @@ def test_backend_certify_checks_the_policy_before_sampling():
 
 
 def test_one_unanimous_sample_no_longer_certifies_an_infinite_radius():
-    # The example: Sison-Glaz gives p1_lower = 1 for unanimous counts (kept in top2_bounds,
+    # The example: Sison-Glaz gives p1_lower = 1 for unanimous counts (kept in top2_confidence,
     # documented there); the certificate caps it at (alpha/2)**(1/n) = 0.0005 for n = 1: abstain.
-    assert top2_bounds([1, 0], 0.001, method="sison-glaz").p1_lower == 1.0
+    assert top2_confidence([1, 0], alpha=0.001, method="sison-glaz").p1_lower == 1.0
     c = certify_from_counts([1, 0], [1, 0], 0.5, method="sison-glaz", bounds=ALL_BOUNDS, allow_unguaranteed=True)
     assert c.p1_lower == pytest.approx(0.0005, rel=1e-12)
     assert c.abstained and c.radii == {"renyi": 0.0, "cohen": 0.0, "pixeldp": 0.0}
@@ -116,12 +116,12 @@ def test_unanimous_sison_glaz_capped_at_the_clopper_pearson_maximum(n, alpha):
     # Sison-Glaz's raw lower end for unanimous counts is 1 (the half-width c is 0): the cap binds
     # and gives exactly the exact method's largest bound.
     counts = [0, 0, n] + [0] * 7
-    raw = top2_bounds(counts, alpha, method="sison-glaz").p1_lower
+    raw = top2_confidence(counts, alpha=alpha, method="sison-glaz").p1_lower
     c = certify_from_counts([0, 0, 1] + [0] * 7, counts, 0.25, alpha=alpha, method="sison-glaz", bounds=ALL_BOUNDS,
                             allow_unguaranteed=True)
     cap = (alpha / 2) ** (1 / n)  # one-sided Clopper-Pearson lower bound at k = n, level alpha / 2
     assert raw == 1.0
-    assert c.p1_lower == clopper_pearson_bounds(n, n, alpha).lower == pytest.approx(cap, rel=1e-13)
+    assert c.p1_lower == clopper_pearson_interval(n, n, alpha=alpha).lower == pytest.approx(cap, rel=1e-13)
     assert c.guaranteed is False
     assert 0 < c.p2_upper <= 1 - c.p1_lower
     assert all(math.isfinite(r) for r in c.radii.values())
@@ -145,7 +145,7 @@ def test_more_trials_than_clopper_pearson_can_bound_are_refused(n):
     # Beyond 1e13 trials scipy's inverse incomplete beta puts the lower bound too close to k/n
     # (60 % of the gap missing at n = 1e18): refused rather than certified from a bound that is not one.
     with pytest.raises(ValueError, match=r"^n \(\d+\) must be at most 10\*\*13: beyond it the Clopper-Pearson"):
-        clopper_pearson_bounds(n // 2, n, 0.001)
+        clopper_pearson_interval(n // 2, n, alpha=0.001)
     with pytest.raises(ValueError, match=r"must be at most 10\*\*13"):
         certify_from_counts([1, 0], [n, 0], 1.0)
 
@@ -156,7 +156,7 @@ def test_clopper_pearson_gap_matches_the_normal_approximation_at_large_n(n):
     # (the normal approximation to the binomial; scipy.stats.norm for z).
     from scipy.stats import norm
 
-    lower = clopper_pearson_bounds(n // 2, n, 0.002).lower
+    lower = clopper_pearson_interval(n // 2, n, alpha=0.002).lower
     gap = norm.isf(0.001) * 0.5 / math.sqrt(n)
     assert (0.5 - lower) / gap == pytest.approx(1.0, rel=1e-3)
     assert 0.5 - lower >= gap * (1 - 1e-6)  # never closer to k/n than the approximation allows
@@ -167,7 +167,7 @@ def test_backend_certify_unanimous_classifier_is_finite():
     be = CallableBackend(lambda z: np.zeros(len(z), dtype=np.int64), 3)
     c = certify(be, np.zeros(2), 0.5, n0=5, n=50, alpha=0.01, method="sison-glaz", bounds=ALL_BOUNDS,
                 generator=np.random.default_rng(1), allow_unguaranteed=True)
-    assert c.prediction == 0 and c.p1_lower == clopper_pearson_bounds(50, 50, 0.01).lower
+    assert c.prediction == 0 and c.p1_lower == clopper_pearson_interval(50, 50, alpha=0.01).lower
     assert all(math.isfinite(r) and r > 0 for r in c.radii.values())
     assert c.guaranteed is False
 
@@ -284,7 +284,7 @@ def test_probability_and_sigma_refuse_silent_conversions(f, args, match):
 def test_other_core_functions_refuse_silent_conversions():
     with pytest.raises(ValueError, match=r"^p1 \(None\) must be a real number$"):
         rc.renyi_objective(None, 0.1, 2.0)
-    with pytest.raises(ValueError, match=r"^alpha \('2'\) must be a real number, not a string$"):
+    with pytest.raises(ValueError, match=r"^order \('2'\) must be a real number, not a string$"):
         rc.lemma1_bound(0.9, 0.1, "2")
     with pytest.raises(ValueError, match=r"^x is a masked array"):
         rc.generalized_mean(np.ma.array([0.1, 0.2]), 1.0)
@@ -292,7 +292,7 @@ def test_other_core_functions_refuse_silent_conversions():
         rc.generalized_mean([0.1, 0.2], "1")
     with pytest.raises(ValueError, match=r"^p \('0\.5'\) at index \(0,\) must be a real number, not a string$"):
         rc.renyi_divergence(["0.5", "0.5"], [0.5, 0.5], 2.0)
-    with pytest.raises(ValueError, match=r"^alpha \('2'\) must be a Renyi order in \[0, inf\], not a string$"):
+    with pytest.raises(ValueError, match=r"^order \('2'\) must be a Renyi order in \[0, inf\], not a string$"):
         rc.renyi_divergence([0.5, 0.5], [0.5, 0.5], "2")
     # the significance level of the certificates
     with pytest.raises(ValueError, match=r"^alpha \('0\.01'\) must be a real number in the open interval \(0, 1\), not a string$"):
@@ -305,8 +305,8 @@ COUNT_CALLS = [
     lambda c: certify_from_counts([0, 1], c, 1.0),
     lambda c: certify_from_counts_single(c, 1.0, allow_unguaranteed=True),
     lambda c: predict_from_counts(c),
-    lambda c: top2_bounds(c, 0.05),
-    lambda c: rc.goodman(c, 0.05),
+    lambda c: top2_confidence(c, alpha=0.05),
+    lambda c: rc.goodman(c, alpha=0.05),
 ]
 
 
@@ -343,20 +343,20 @@ def test_count_errors_name_the_value_passed(call, counts, match):
 def test_object_arrays_of_integers_are_counts():
     # counts checked value by value (as the large-count checks need) are accepted when valid: an
     # object array of Python ints (the old check refused every object array) and totals up to MAX_TRIALS
-    ref = top2_bounds([3, 40, 7], 0.05)
-    assert top2_bounds(np.array([3, 40, 7], dtype=object), 0.05) == ref
-    assert top2_bounds(np.array([3, 40.0, 7], dtype=object), 0.05) == ref
-    big = top2_bounds(np.array([4 * 10**12, 4 * 10**12 - 1], dtype=object), 0.05, top=0)
-    assert big == top2_bounds([4 * 10**12, 4 * 10**12 - 1], 0.05, top=0) and big.runner_up == 1
+    ref = top2_confidence([3, 40, 7], alpha=0.05)
+    assert top2_confidence(np.array([3, 40, 7], dtype=object), alpha=0.05) == ref
+    assert top2_confidence(np.array([3, 40.0, 7], dtype=object), alpha=0.05) == ref
+    big = top2_confidence(np.array([4 * 10**12, 4 * 10**12 - 1], dtype=object), alpha=0.05, top=0)
+    assert big == top2_confidence([4 * 10**12, 4 * 10**12 - 1], alpha=0.05, top=0) and big.runner_up == 1
 
 
 def test_clopper_pearson_k_and_n_beyond_int64():
     with pytest.raises(ValueError, match=r"^n \(1180591620717411303424\) must be an integer below 2\*\*63 \(the int64 range\)$"):
-        clopper_pearson_bounds(1, 2**70, 0.05)
+        clopper_pearson_interval(1, 2**70, alpha=0.05)
     with pytest.raises(ValueError, match=r"^k \(1e\+20\) at index \(1,\) must be an integer below 2\*\*63"):
-        clopper_pearson_bounds([1.0, 1e20], 10, 0.05)
+        clopper_pearson_interval([1.0, 1e20], 10, alpha=0.05)
     with pytest.raises(ValueError, match=r"^k \(\(1\+0j\)\) must be an integer, not a complex number$"):
-        clopper_pearson_bounds(1 + 0j, 10, 0.05)
+        clopper_pearson_interval(1 + 0j, 10, alpha=0.05)
 
 
 # --------------------------------------------------------------------------------------------

@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(parser, exc)
     from .data import load_dataset
     try:
-        data = load_dataset(setup.dataset, args.split, args.data_root)
+        data = load_dataset(setup.dataset, args.split, data_root=args.data_root)
     except FileNotFoundError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -159,7 +159,7 @@ def read_finished(path: str | os.PathLike, header: str) -> list[int]:
     return done
 
 
-def radius_cap_note(sigma: float, n: int, alpha: float, *, method: str, bounds: Sequence[str], num_classes: int,
+def radius_cap_note(*, sigma: float, n: int, alpha: float, method: str, bounds: Sequence[str], num_classes: int,
                     allow_unguaranteed: bool = False) -> str:
     """A sentence on the largest p1_lower and radii that n samples at level alpha can certify.
 
@@ -171,8 +171,8 @@ def radius_cap_note(sigma: float, n: int, alpha: float, *, method: str, bounds: 
     """
     from renyi_cert.caps import radius_cap
 
-    cap = radius_cap(n, alpha, sigma, bounds=tuple(bounds), method=method, allow_unguaranteed=allow_unguaranteed,
-                     num_classes=num_classes)
+    cap = radius_cap(n, alpha=alpha, sigma=sigma, bounds=tuple(bounds), method=method,
+                     allow_unguaranteed=allow_unguaranteed, num_classes=num_classes)
     return (f"with n = {n} samples at level alpha = {alpha:g} the largest certifiable p1 is about alpha^(1/n) = "
             f"{alpha ** (1.0 / n):.5f} (here p1_lower <= {cap.p1_lower:.5f} with {method}), so no radius can exceed "
             + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
@@ -342,7 +342,7 @@ def _load(args, prog: str) -> _Loaded:
         print(f"{prog}: warning: --dataset ({dataset!r}) differs from the checkpoint's training dataset "
               f"({config['dataset']!r})", file=sys.stderr)
     try:
-        data = load_dataset(dataset, args.split, args.data_root)
+        data = load_dataset(dataset, args.split, data_root=args.data_root)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise CertifyError(f"cannot load dataset {dataset!r} ({args.split}): {exc}") from None
     num_classes = int(config.get("num_classes", data.num_classes))
@@ -490,7 +490,7 @@ def _announce(args, run: _Loaded, todo: list, plan: list, prog: str, report: boo
           f"{run.sigma:g}, n0 {args.n0}, n {args.n}, alpha {args.alpha:g}, {args.method}, bounds "
           f"{', '.join(args.bound)}, device {run.device}", file=sys.stderr)
     if report:
-        note = radius_cap_note(run.sigma, args.n, args.alpha, method=args.method, bounds=args.bound,
+        note = radius_cap_note(sigma=run.sigma, n=args.n, alpha=args.alpha, method=args.method, bounds=args.bound,
                                num_classes=run.clf.num_classes, allow_unguaranteed=args.allow_unguaranteed)
         print(f"{prog}: {note}", file=sys.stderr)
 

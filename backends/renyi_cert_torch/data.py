@@ -1,6 +1,6 @@
 """Datasets as float32 tensors in [0, 1], read from the standard files (no torchvision, no downloads).
 
-``load_dataset(name, split, data_root=None)`` returns a :class:`DataSplit` for
+``load_dataset(name, split, *, data_root=None)`` returns a :class:`DataSplit` for
 
 ``"mnist"``
     The IDX files of LeCun et al. in the layout torchvision writes:
@@ -106,7 +106,7 @@ class DataSplit:
         return len(self.y)
 
 
-def load_dataset(name: str, split: str, data_root: str | os.PathLike | None = None) -> DataSplit:
+def load_dataset(name: str, split: str, *, data_root: str | os.PathLike | None = None) -> DataSplit:
     """Load one split of a dataset as tensors in [0, 1].
 
     Parameters

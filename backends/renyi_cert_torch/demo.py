@@ -157,8 +157,8 @@ def _certify_stage(args, ckpt: Path, tsv: Path) -> int:
 
     print(f"\n== 2. certifying test digits (every {args.skip}th" + (f", at most {args.max}" if args.max else "")
           + f") with n0 = {args.n0}, n = {args.n}, alpha = {args.alpha:g}")
-    print("   " + radius_cap_note(args.sigma, args.n, args.alpha, method="clopper-pearson", bounds=DEFAULT_BOUNDS,
-                                  num_classes=10))
+    print("   " + radius_cap_note(sigma=args.sigma, n=args.n, alpha=args.alpha, method="clopper-pearson",
+                                  bounds=DEFAULT_BOUNDS, num_classes=10))
     return certify_main(_certify_argv(args, ckpt, tsv), prog=f"{PROG} certify", report=False)
 
 

@@ -208,7 +208,7 @@ def check_arch_trust(arch: str, trust_arch_import: bool, *, checkpoint: str | os
                      "pass trust_arch_import=True / --trust-arch-import if you trust that module")
 
 
-def build_model(arch: str, num_classes: int = 10, *, trust_arch_import: bool = False) -> nn.Module:
+def build_model(arch: str, *, num_classes: int = 10, trust_arch_import: bool = False) -> nn.Module:
     """Instantiate an architecture by name or, when trusted, by import path.
 
     Parameters

@@ -376,7 +376,7 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     check_arch_trust(config.arch, trust_arch_import)
     dev = resolve_device(device)
-    data = load_dataset(config.dataset, "train", config.data_root)
+    data = load_dataset(config.dataset, "train", data_root=config.data_root)
     if data.num_classes != config.num_classes:
         raise ValueError(f"num_classes ({config.num_classes}) does not match dataset "
                          f"{config.dataset!r}, which has {data.num_classes} classes")
@@ -393,7 +393,7 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
                 config.arch, config.dataset, len(x), config.mode, config.sigma, config.gamma, config.epochs, dev)
     with torch.random.fork_rng(devices=fork_devices, device_type="cuda"):
         torch.manual_seed(global_seed)
-        model = build_model(config.arch, config.num_classes, trust_arch_import=trust_arch_import).to(dev)
+        model = build_model(config.arch, num_classes=config.num_classes, trust_arch_import=trust_arch_import).to(dev)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
         noise_gen = torch.Generator(device=dev).manual_seed(noise_seed)
@@ -558,7 +558,7 @@ def load_checkpoint(path, map_location="cpu", *, trust_arch_import: bool = False
     state, cfg = _read_checkpoint(path, map_location)
     arch, num_classes = cfg["arch"], cfg["num_classes"]
     check_arch_trust(arch, trust_arch_import, checkpoint=path)
-    model = build_model(arch, num_classes, trust_arch_import=trust_arch_import)
+    model = build_model(arch, num_classes=num_classes, trust_arch_import=trust_arch_import)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

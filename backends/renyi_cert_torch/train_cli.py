@@ -97,7 +97,7 @@ def _config(parser: argparse.ArgumentParser, args) -> TrainConfig:
                                  seed=args.seed, max_train=args.max_train, data_root=args.data_root)
         for w in caught:
             print(f"{PROG}: warning: {w.message}", file=sys.stderr)
-        build_model(config.arch, config.num_classes, trust_arch_import=args.trust_arch_import)
+        build_model(config.arch, num_classes=config.num_classes, trust_arch_import=args.trust_arch_import)
     except ValueError as exc:
         parser.error(str(exc).replace("trust_arch_import=True / ", ""))
     return config
@@ -118,7 +118,7 @@ def _out_path(parser: argparse.ArgumentParser, args, config: TrainConfig) -> Pat
 
 def _report_test_accuracy(model, config: TrainConfig, device) -> None:
     """Clean and (for a noisy mode) noisy test accuracy of the base classifier."""
-    test = load_dataset(config.dataset, "test", config.data_root)
+    test = load_dataset(config.dataset, "test", data_root=config.data_root)
     line = f"test accuracy: clean {evaluate_accuracy(model, test, device=device):.4f}"
     if config.sigma > 0:
         noisy = evaluate_accuracy(model, test, sigma=config.sigma, device=device, seed=config.seed)
