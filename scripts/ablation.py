@@ -86,14 +86,6 @@ def _defaults(args):
     return args
 
 
-def cap_radii(sigma: float, n0: int, n: int, alpha: float) -> dict:
-    """Largest radius each bound can certify with n samples (all samples in one class)."""
-    from renyi_cert.certificate import certify_from_counts
-
-    cert = certify_from_counts([n0] + [0] * 9, [n] + [0] * 9, sigma, alpha=alpha, bounds=BOUNDS)
-    return dict(cert.radii)
-
-
 def get_model(mode: str, sigma: float, args, ckpt_dir: Path) -> tuple[Path, bool]:
     """Train (or reuse) the checkpoint of ``mode`` at training noise ``sigma``; True if (re)trained."""
     from renyi_cert_torch.train import TrainConfig, load_checkpoint, save_checkpoint, train
@@ -151,13 +143,14 @@ def tables(results: dict, args, caps: dict) -> str:
 def main(argv=None) -> int:
     args = _defaults(build_parser().parse_args(argv))
     from renyi_cert import analyze
+    from renyi_cert.caps import radius_cap
     from renyi_cert_torch.cli import certify_main
 
     out = Path(args.out)
     (out / "ckpt").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    caps = {s: cap_radii(s, args.n0, args.n, args.alpha) for s in args.sigmas}
+    caps = {s: radius_cap(args.n, alpha=args.alpha, sigma=s, bounds=BOUNDS).radii for s in args.sigmas}
     results = {}
     none_model = None
     for mode in args.modes:

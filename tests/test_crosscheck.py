@@ -85,7 +85,7 @@ class CrossCheck:
 
 def _judge(smoothed, point, gen):
     counts = smoothed.sample_counts(point, smoothed.sigma, REJUDGE_VOTES, generator=gen)
-    return predict_from_counts(counts, ALPHA)
+    return predict_from_counts(counts, alpha=ALPHA)
 
 
 def cross_check(model, sigma, x, y, num_classes, eps_list, *, n0, n, pgd_steps, eot, seed, cw=None) -> CrossCheck:
