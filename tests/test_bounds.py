@@ -16,7 +16,7 @@ import renyi_cert as rc
 from renyi_cert.reference import cohen_radius_mp, radius_mp
 
 # ---------------------------------------------------------------------------------------------
-# Reference values. Source: design.md section 1 (mpmath), re-derived here by radius_mp at 50 digits.
+# Reference values (docs/numerics.md, section 7): mpmath, re-derived here by radius_mp at 50 digits.
 # ---------------------------------------------------------------------------------------------
 REFERENCE = [
     ((0.9, 0.1), 1.0319295637),
@@ -118,7 +118,7 @@ def test_cohen_matches_mpmath(pair):
 
 
 def test_pixeldp_reference_values():
-    # design.md (mpmath): (0.9, 0.1), sigma = 1 -> 0.39027; (0.05, 0.01) -> 0.2061
+    # mpmath (docs/numerics.md, section 6): (0.9, 0.1), sigma = 1 -> 0.39027; (0.05, 0.01) -> 0.2061
     assert rc.pixeldp_radius(0.9, 0.1, 1.0) == pytest.approx(0.39027, abs=5e-6)
     assert rc.pixeldp_radius(0.05, 0.01, 1.0) == pytest.approx(0.2061, abs=5e-5)
 
@@ -207,7 +207,7 @@ def test_renyi_above_pixeldp_on_paper_domain(pair):
 
 def test_pixeldp_can_beat_renyi_at_small_total():
     # Outside the paper's domain (p1 + p2 < ~0.11, many classes) PixelDP can be larger:
-    # (0.05, 0.01): Renyi 0.1755, PixelDP 0.2061 (mpmath, design.md).
+    # (0.05, 0.01): Renyi 0.1755, PixelDP 0.2061 (mpmath; docs/numerics.md, section 6).
     assert rc.radius(0.05, 0.01, 1.0) == pytest.approx(0.1755, abs=1e-4)
     assert rc.pixeldp_radius(0.05, 0.01, 1.0) > rc.radius(0.05, 0.01, 1.0)
 

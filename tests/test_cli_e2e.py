@@ -67,7 +67,7 @@ def test_train_certify_analyze(checkpoint, tmp_path, capsys):
     np.testing.assert_array_equal(analyze.read_log(tsv).radii["renyi"],
                                   [float(r.split("\t")[3]) for r in tsv.read_text().splitlines()[1:]])
     np.testing.assert_array_equal(log.correct, (log.predict == log.label).astype(int))
-    # abstentions have radius 0; the Renyi radius never exceeds Cohen's (design.md)
+    # abstentions have radius 0; the Renyi radius never exceeds Cohen's (docs/numerics.md, section 5)
     assert np.all(log.radii["renyi"][log.predict == -1] == 0)
     assert np.all(log.radii["renyi"] <= log.radii["cohen"] + 1e-12)
     # the radius cap of n = 100 samples at alpha = 0.001 (p1_lower <= alpha^(1/n))

@@ -33,7 +33,7 @@ def test_summary_on_the_paper_domain():
 def test_summary_maps_where_pixeldp_wins():
     s = cp.summarize(cp.compute_grid(resolution=200, min_total=0.0))
     assert s.pixeldp_above_renyi > 0
-    assert s.max_total_where_pixeldp_wins < 0.12  # design.md: below p1 + p2 of about 0.11
+    assert s.max_total_where_pixeldp_wins < 0.12  # docs/numerics.md, section 6: only for small p1 + p2 (about 0.11)
 
 
 def test_main_writes_csv_and_figures(tmp_path, capsys):

@@ -244,8 +244,8 @@ def test_cuda_counts_reproducible_and_generator_device_checked():
 
 def test_certify_constant_model_gives_largest_possible_p1():
     # every noisy copy is class 0 (mean far above the threshold): the estimate count is k = n, so
-    # the one-sided Clopper-Pearson lower bound is (alpha/2)^(1/n): the cap alpha^(1/n) of
-    # design.md with the Bonferroni split of renyi_cert.certificate (alpha/2 for p1, alpha/2 for p2).
+    # the one-sided Clopper-Pearson lower bound is (alpha/2)^(1/n): the cap of docs/numerics.md
+    # (section 4), with the Bonferroni split of renyi_cert.certificate (alpha/2 for p1, alpha/2 for p2).
     clf = SmoothedClassifier(MeanThreshold(t=-100.0), 0.5, 2, device="cpu", batch_size=128)
     cert = clf.certify(torch.zeros(1, 2, 2), n0=50, n=500, alpha=0.001, bounds=("renyi", "cohen", "pixeldp"),
                        generator=clf.make_generator(0))

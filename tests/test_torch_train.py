@@ -454,3 +454,22 @@ def test_training_seeds_are_pinned():
     for seed in (0, 1, 12345):
         old = tuple(int(v) >> 1 for v in np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64))
         assert spawn_seeds(seed, 3) == old
+
+
+def test_non_finite_weights_after_an_epoch_stop_training(monkeypatch):
+    # a last step that leaves NaN weights (finite loss before the step) is caught after the epoch
+    from renyi_cert_torch import train as train_mod
+
+    real_epoch = train_mod.train_epoch
+
+    def poisoned_epoch(model, *args, **kwargs):
+        stats = real_epoch(model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).view(-1)[3] = float("inf")
+        return stats
+
+    monkeypatch.setattr(train_mod, "train_epoch", poisoned_epoch)
+    cfg = train_mod.TrainConfig(dataset="mnist5k", mode="none", epochs=1, max_train=64, batch_size=64)
+    with pytest.raises(train_mod.TrainingDivergedError,
+                       match=r"training diverged in epoch 1: parameter 'features.0.weight' holds non-finite values"):
+        train_mod.train(cfg, device="cpu", progress=False)

@@ -160,3 +160,17 @@ def test_cli_import_path_arch_needs_trust(tmp_path, capsys, monkeypatch):
     assert marker.exists()
     model, cfg = load_checkpoint(out, trust_arch_import=True)
     assert cfg["arch"] == "cli_marker_models:Net"
+
+
+def test_diverged_training_writes_no_checkpoint(tmp_path, capsys):
+    # Adam at lr 1e12 turns the weights into NaN in the first epoch (measured); a NaN model would
+    # certify nothing, so the command stops with one line and saves nothing.
+    out = tmp_path / "m.pt"
+    rc = train_main(["--dataset", "mnist5k", "--mode", "gaussian", "--sigma", "0.5", "--epochs", "2",
+                     "--max-train", "256", "--batch-size", "64", "--lr", "1e12", "--device", "cpu",
+                     "--out", str(out), "--no-progress", "--no-eval"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "renyi-cert train: error: training diverged in epoch 1: the mean loss is nan" in err
+    assert "no checkpoint written" in err
+    assert not out.exists()

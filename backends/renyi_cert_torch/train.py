@@ -65,6 +65,7 @@ by an import path only with ``trust_arch_import=True`` (importing a module runs 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -87,7 +88,7 @@ from .smoothing import check_finite_logits, warn_if_sigma_off_scale
 
 __all__ = ["MODES", "DEFAULT_GAMMA", "CHECKPOINT_FORMAT", "PAPER_SIGMA", "DEFAULT_ARCH", "check_config_dict",
            "TrainConfig", "EpochStats", "TrainResult", "stn_loss", "train_epoch", "train", "evaluate_accuracy",
-           "save_checkpoint", "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint", "TrainingDivergedError"]
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +297,19 @@ def stn_loss(logits_clean: torch.Tensor, logits_noisy: torch.Tensor, y: torch.Te
     return ce + gamma * stability, ce, stability
 
 
+class TrainingDivergedError(ValueError):
+    """Training produced a non-finite loss or non-finite weights: there is no model to save."""
+
+
+def _check_finite_parameters(model: nn.Module, epoch: int) -> None:
+    """Raise :class:`TrainingDivergedError` naming the first parameter with a NaN or infinite entry."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param).all()):
+            raise TrainingDivergedError(f"training diverged in epoch {epoch}: parameter {name!r} holds non-finite "
+                                        "values; the model is unusable and is not returned (lower the learning "
+                                        "rate or check the data)")
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                 mode: str, sigma: float, gamma: float, batch_size: int, shuffle_generator: torch.Generator,
                 noise_generator: torch.Generator, device, epoch: int = 1, progress: bool = False) -> EpochStats:
@@ -348,6 +362,10 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
     finally:
         bar.close()
     total_loss, total_ce, total_stab, total_correct = sums.tolist()
+    if not math.isfinite(total_loss):  # checked once per epoch: .tolist() synchronised already
+        raise TrainingDivergedError(f"training diverged in epoch {epoch}: the mean loss is {total_loss / n!r}; "
+                                    "the model is unusable and is not returned (lower the learning rate or "
+                                    "check the data)")
     return EpochStats(epoch=epoch, loss=total_loss / n, ce_loss=total_ce / n, stability_loss=total_stab / n,
                       train_accuracy=total_correct / n, seconds=time.perf_counter() - start_time)
 
@@ -401,6 +419,7 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
             stats = train_epoch(model, optimizer, x, y, mode=config.mode, sigma=config.sigma, gamma=config.gamma,
                                 batch_size=config.batch_size, shuffle_generator=shuffle_gen,
                                 noise_generator=noise_gen, device=dev, epoch=epoch, progress=progress)
+            _check_finite_parameters(model, epoch)
             history.append(stats)
             logger.info("epoch %d/%d: loss %.4f (ce %.4f, stability %.4f), train accuracy %.4f, %.1f s",
                         epoch, config.epochs, stats.loss, stats.ce_loss, stats.stability_loss,

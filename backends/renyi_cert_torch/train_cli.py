@@ -27,7 +27,7 @@ from renyi_cert._files import OutputPathError, check_output_path
 from .data import DATASETS, load_dataset
 from .devices import resolve_device
 from .models import ARCHITECTURES, build_model
-from .train import DEFAULT_GAMMA, MODES, TrainConfig, evaluate_accuracy, save_checkpoint, train
+from .train import DEFAULT_GAMMA, MODES, TrainConfig, TrainingDivergedError, evaluate_accuracy, save_checkpoint, train
 from .train import logger as train_logger
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -149,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = train(config, device=device, progress=not args.no_progress, trust_arch_import=args.trust_arch_import)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except TrainingDivergedError as exc:  # nothing is saved: a NaN model would certify nothing
+        print(f"{PROG}: error: {exc}; no checkpoint written", file=sys.stderr)
         return 1
     save_checkpoint(out, result.model, config)
     print(f"saved {out} ({result.seconds:.1f} s training, final train accuracy "
