@@ -124,7 +124,7 @@ def main() -> None:
     numpy_s = statistics.median(walls["import numpy"])
     print(f"Python {sys.version.split()[0]} on {os.cpu_count()} CPUs, load average "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.repeats} interleaved rounds, fresh processes.\n")
-    print(f"| command | median wall s | min s | / import numpy | in-process: import s | first call s |")
+    print("| command | median wall s | min s | / import numpy | in-process: import s | first call s |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, _, _ in jobs:
         med = statistics.median(walls[name])
