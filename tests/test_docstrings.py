@@ -21,14 +21,14 @@ def test_docstring_examples(name):
     assert result.failed == 0
 
 
-DOCS = ["numerics.md"]
+DOCS = ["docs/numerics.md", "README.md"]
 
 
 @pytest.mark.parametrize("name", DOCS)
 def test_docs_examples(name):
-    # The examples in docs/ are produced by the code: run them (a closing code fence ends an
+    # The examples in the README and docs/ are produced by the code: run them (a closing code fence ends an
     # example's expected output).
-    path = Path(__file__).resolve().parents[1] / "docs" / name
+    path = Path(__file__).resolve().parents[1] / name
     text = path.read_text(encoding="utf-8").replace("\n```", "\n\n```")
     test = doctest.DocTestParser().get_doctest(text, {}, name, str(path), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
