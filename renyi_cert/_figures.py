@@ -12,7 +12,7 @@ import os
 
 from ._files import atomic_output
 
-__all__ = ["new_figure", "save_figure", "save_png_pdf"]
+__all__ = ["new_figure", "finish_accuracy_axes", "save_figure", "save_png_pdf"]
 
 
 def new_figure(figsize: tuple[float, float] = (6.0, 4.2), **kwargs):
@@ -23,6 +23,16 @@ def new_figure(figsize: tuple[float, float] = (6.0, 4.2), **kwargs):
     fig = Figure(figsize=figsize, **kwargs)
     FigureCanvasAgg(fig)
     return fig
+
+
+def finish_accuracy_axes(fig, ax, *, title: str | None = None) -> None:
+    """The common finish of an accuracy-against-size plot: y in [0, 1], light grid, legend, title."""
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: float | None = None) -> str:

@@ -42,7 +42,7 @@ from typing import Sequence
 import torch
 
 from renyi_cert._cli import interruptible, parse_choice, parse_float_list, parse_int, parse_real
-from renyi_cert._figures import new_figure, save_png_pdf
+from renyi_cert._figures import finish_accuracy_axes, new_figure, save_png_pdf
 from renyi_cert._files import OutputPathError, atomic_output, check_output_path
 
 from . import attacks
@@ -308,12 +308,7 @@ def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None
     norm = rows[0]["norm"]
     ax.set_xlabel(f"attack size eps ({'ℓ∞' if norm == 'linf' else 'ℓ2'}, [0,1] pixel units)")
     ax.set_ylabel("robust accuracy (smoothed classifier)")
-    ax.set_ylim(0.0, 1.0)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+    finish_accuracy_axes(fig, ax, title=title)
     return save_png_pdf(fig, out_stem)
 
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._figures import new_figure, save_png_pdf
+from .._figures import finish_accuracy_axes, new_figure, save_png_pdf
 from .logs import CertificationLog
 from .stats import certified_accuracy, display_label
 
@@ -65,12 +65,7 @@ def certified_accuracy_figure(logs: Sequence[CertificationLog], *, labels: Seque
     ax.set_xlabel("radius (ℓ2, [0,1] pixel units)")
     ax.set_ylabel("certified accuracy")
     ax.set_xlim(0.0, max_radius)
-    ax.set_ylim(0.0, 1.0)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+    finish_accuracy_axes(fig, ax, title=title)
     return fig
 
 
