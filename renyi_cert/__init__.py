@@ -42,6 +42,7 @@ from .intervals import (
     top2_confidence,
 )
 from .means import generalized_mean
+from .sequential import AdaptiveCertificate, certify_adaptive
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,8 @@ __all__ = [
     "Prediction",
     "Top2Confidence",
     "certify",
+    "certify_adaptive",
+    "AdaptiveCertificate",
     "certify_from_counts",
     "certify_from_counts_single",
     "clopper_pearson_interval",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence", "renyi_cert._files",
-           "renyi_cert.caps", "renyi_cert.seeds"]
+           "renyi_cert.caps", "renyi_cert.seeds", "renyi_cert.sequential"]
 TORCH_MODULES = ["renyi_cert_torch.modes"]
 
 
@@ -21,7 +21,7 @@ def test_docstring_examples(name):
     assert result.failed == 0
 
 
-DOCS = ["docs/numerics.md", "README.md"]
+DOCS = ["docs/numerics.md", "docs/sequential.md", "README.md"]
 
 
 @pytest.mark.parametrize("name", DOCS)
