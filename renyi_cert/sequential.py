@@ -25,9 +25,10 @@ from ._validate import check_alpha, check_choice, check_positive_int, check_real
 from .backend import Backend, _check_backend, _sample
 from .bounds import BOUNDS
 from .certificate import Certificate, _certificate
-from .intervals import MAX_TRIALS, _top_two
+from .intervals import MAX_TRIALS, _top_two, clopper_pearson_interval
 
-__all__ = ["AdaptiveCertificate", "STOP_REASONS", "MAX_LOOKS", "certify_adaptive", "look_sizes"]
+__all__ = ["AdaptiveCertificate", "AdaptivePlan", "STOP_REASONS", "MAX_LOOKS", "certify_adaptive", "look_sizes",
+           "certify_with_plan", "plan_adaptive"]
 
 STOP_REASONS = ("target reached", "target out of reach", "tolerance reached", "budget exhausted")
 """The values of :attr:`AdaptiveCertificate.stop_reason`."""
@@ -59,9 +60,10 @@ class AdaptiveCertificate:
     planned_looks : int
         ``K``, the number of looks of the schedule (:func:`look_sizes`), fixed before sampling.
     stop_reason : str
-        One of :data:`STOP_REASONS`: ``"target reached"``, ``"target out of reach"`` (no
-        completion of the sample up to ``n_max`` could reach the target), ``"tolerance reached"``
-        (no completion could raise the radius by more than the tolerance), ``"budget exhausted"``
+        One of :data:`STOP_REASONS`: ``"target reached"``, ``"target out of reach"`` (the
+        projected completion of the sample up to ``n_max`` would not reach the target),
+        ``"tolerance reached"`` (it would not raise the radius by more than the tolerance),
+        ``"budget exhausted"``
         (the last look, ``n_max``, was made without any other rule firing).
     alpha_per_look : float
         ``alpha / K``: the level of each look's pair of bounds.
@@ -127,24 +129,157 @@ def look_sizes(*, n_start: int, growth: float, n_max: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _best_completion(counts: np.ndarray, top: int, n_max: int, sigma: float, alpha_look: float,
-                     bound: str) -> float:
-    """The largest ``bound`` radius any look from now on could certify.
+@dataclass(frozen=True)
+class AdaptivePlan:
+    """The checked settings of an adaptive certification, fixed before any sampling.
 
-    That is the final look's radius when every one of the ``n_max - n`` samples still to come
-    falls in ``top``: p1_lower grows with the top count, p2_upper falls as ``n`` grows at a fixed
-    runner-up count, so this completion maximises the radius at every later look, and the final
-    look of it dominates the earlier ones (see docs/sequential.md). Deterministic: no error.
+    Built by :func:`plan_adaptive` (which validates every field); :func:`certify_adaptive` runs it.
+
+    Attributes
+    ----------
+    sigma, alpha : float
+        Noise level and overall significance level.
+    sizes : tuple of int
+        The look sizes (:func:`look_sizes`), ending at ``n_max``; ``K = len(sizes)``.
+    alpha_per_look : float
+        ``alpha / K``.
+    bound : str
+        The bound the stopping rules watch.
+    target_radius, tolerance : float or None
+        Exactly one is set: target mode or best-radius mode.
+    relative : bool
+        Whether ``tolerance`` is relative to the current radius.
+    futility_level : float
+        How optimistic the completion the rules project is (0: the most favourable).
     """
+
+    sigma: float
+    alpha: float
+    sizes: tuple[int, ...]
+    alpha_per_look: float
+    bound: str
+    target_radius: float | None
+    tolerance: float | None
+    relative: bool
+    futility_level: float
+
+    @property
+    def n_max(self) -> int:
+        """The size of the last look."""
+        return self.sizes[-1]
+
+
+def plan_adaptive(sigma: float, *, n_max: int, alpha: float = 0.001, target_radius: float | None = None,
+                  tolerance: float | None = None, relative: bool = True, bound: str = "renyi",
+                  futility_level: float = 0.0, n_start: int = 100, growth: float = 2.0,
+                  num_classes: int = 2) -> AdaptivePlan:
+    """Check the settings of :func:`certify_adaptive` (same meaning) and fix its look schedule.
+
+    Callers that certify many inputs (the ``certify`` command) call it once up front, so that a
+    bad setting is refused before any sampling; ``num_classes`` is the backend's.
+
+    Raises
+    ------
+    ValueError
+        Naming the bad value and its constraint; a ``target_radius`` above the radius that
+        ``n_max`` unanimous samples certify at ``alpha / K`` is refused (no input could reach it).
+    """
+    sigma = check_scalar_sigma(sigma)
+    alpha = check_alpha(alpha)
+    bound = check_choice("bound", bound, _BOUND_NAMES)
+    futility_level = check_real("futility_level", futility_level, minimum=0.0)
+    if futility_level >= 0.5:
+        raise ValueError(f"futility_level ({futility_level!r}) must be < 0.5 (an error level; 0 = give up only when "
+                         "no completion can reach the target)")
+    if not isinstance(relative, (bool, np.bool_)):
+        raise ValueError(f"relative ({relative!r}) must be True or False")
+    if (target_radius is None) == (tolerance is None):
+        raise ValueError(
+            f"exactly one of target_radius ({target_radius!r}) and tolerance ({tolerance!r}) must be given: "
+            "target_radius to certify a given radius, tolerance to certify the best radius up to that gain"
+        )
+    sizes = look_sizes(n_start=n_start, growth=growth, n_max=n_max)
+    alpha_look = alpha / len(sizes)
+    if target_radius is not None:
+        target_radius = check_real("target_radius", target_radius, minimum=0.0, strict=True)
+        _check_reachable(target_radius, sigma, sizes, alpha, bound, num_classes)
+    else:
+        tolerance = check_real("tolerance", tolerance, minimum=0.0)
+    return AdaptivePlan(sigma, alpha, sizes, alpha_look, bound, target_radius, tolerance, bool(relative),
+                        futility_level)
+
+
+def _check_reachable(target: float, sigma: float, sizes: tuple[int, ...], alpha: float, bound: str,
+                     num_classes: int) -> None:
+    """Refuse a target above the radius of ``n_max`` unanimous samples at ``alpha / K``."""
+    n_max, planned = sizes[-1], len(sizes)
+    unanimous = np.zeros(max(int(num_classes), 2), dtype=np.int64)
+    unanimous[0] = n_max
+    cap = _certificate(unanimous, 0, sigma, alpha / planned, _METHOD, (bound,), 1, True).radii[bound]
+    if target > cap:
+        raise ValueError(
+            f"target_radius ({target!r}) must be at most {cap:.6g}, the largest {bound} radius n_max ({n_max}) "
+            f"samples can certify at sigma {sigma!r} and alpha / K = {alpha!r} / {planned} (all samples in one "
+            "class); raise n_max or lower the target"
+        )
+
+
+def _stop_reason(plan: AdaptivePlan, counts: np.ndarray, top: int) -> str | None:
+    """Which stopping rule, if any, fires at the look whose estimation counts are ``counts``."""
+    current = _certificate(counts, top, plan.sigma, plan.alpha_per_look, _METHOD, (plan.bound,), 1,
+                           True).radii[plan.bound]
+    if plan.target_radius is not None and current >= plan.target_radius:
+        return "target reached"
+    if int(counts.sum()) == plan.n_max:
+        return "budget exhausted"
+    projected = _completion_radius(counts, top, plan.n_max, plan.futility_level, plan.sigma, plan.alpha_per_look,
+                                   plan.bound)
+    if plan.target_radius is not None:
+        return "target out of reach" if projected < plan.target_radius else None
+    assert plan.tolerance is not None  # best-radius mode
+    allowed = plan.tolerance * current if plan.relative else plan.tolerance
+    return "tolerance reached" if projected - current <= allowed else None
+
+
+def _completion(counts: np.ndarray, top: int, n_max: int, futility_level: float) -> np.ndarray:
+    """The final-look counts the stopping rules reason about, from the counts of the current look.
+
+    ``futility_level == 0``: the most favourable completion, every one of the ``n_max - n``
+    samples still to come in ``top``. It maximises the radius of every later look (p1_lower grows
+    with the top count, p2_upper falls as ``n`` grows at a fixed runner-up count; see
+    docs/sequential.md), so a rule based on it never gives up on a radius some later look could
+    reach. ``futility_level > 0``: a plausible completion, the remaining samples falling in
+    ``top`` at the rate ``p1_upper``, the one-sided exact Clopper-Pearson upper bound at level
+    ``futility_level`` of ``p[top]`` from the current counts (the rest in the runner-up class);
+    only an input whose ``p[top]`` exceeds ``p1_upper`` -- probability at most
+    ``futility_level`` -- is likely to do better.
+    """
+    n = int(counts.sum())
+    remaining = n_max - n
     final = counts.copy()
-    final[top] += n_max - int(counts.sum())
+    if futility_level == 0.0 or counts[top] == n:
+        final[top] += remaining
+        return final
+    p1_upper = float(clopper_pearson_interval(int(counts[top]), n, alpha=2.0 * futility_level).upper)
+    to_top = min(remaining, math.ceil(remaining * p1_upper))
+    final[top] += to_top
+    others = final.copy()
+    others[top] = -1
+    final[int(np.argmax(others))] += remaining - to_top
+    return final
+
+
+def _completion_radius(counts: np.ndarray, top: int, n_max: int, futility_level: float, sigma: float,
+                       alpha_look: float, bound: str) -> float:
+    """The ``bound`` radius of the final look at the counts of :func:`_completion` (no error)."""
+    final = _completion(counts, top, n_max, futility_level)
     return _certificate(final, top, sigma, alpha_look, _METHOD, (bound,), 1, True).radii[bound]
 
 
 def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: int, alpha: float = 0.001,
                      target_radius: float | None = None, tolerance: float | None = None, relative: bool = True,
-                     bound: str = "renyi", n_start: int = 100, growth: float = 2.0, batch_size: int = 1000,
-                     generator: Any = None) -> AdaptiveCertificate:
+                     bound: str = "renyi", futility_level: float = 0.0, n_start: int = 100, growth: float = 2.0,
+                     batch_size: int = 1000, generator: Any = None) -> AdaptiveCertificate:
     """Certify the smoothed classifier at ``x`` with as few samples as the question needs.
 
     Selection is as in :func:`renyi_cert.backend.certify`: the class ``cA`` is the argmax of the
@@ -162,14 +297,18 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     Stopping rules (exactly one of ``target_radius`` and ``tolerance``):
 
     * target mode (``target_radius=r``): stop with ``"target reached"`` at the first look whose
-      radius is ``>= r``; stop with ``"target out of reach"`` as soon as even the most
-      favourable completion -- all ``n_max - n_k`` remaining samples in ``cA`` -- would give a
-      final-look radius ``< r`` (then no later look could reach ``r`` whatever the samples);
-      otherwise go on to ``n_max`` (``"budget exhausted"`` if ``r`` is not reached there).
-    * best-radius mode (``tolerance=t``): stop with ``"tolerance reached"`` as soon as the most
-      favourable completion could raise the radius by at most ``t`` (times the current radius if
-      ``relative``, so an abstaining look stops only when nothing can be certified; absolute
-      otherwise), or with ``"budget exhausted"`` at ``n_max``.
+      radius is ``>= r``; stop with ``"target out of reach"`` as soon as the final-look radius of
+      the completion of :func:`_completion` is ``< r``: with ``futility_level = 0`` the most
+      favourable completion (all ``n_max - n_k`` remaining samples in ``cA``; then no later look
+      could reach ``r`` whatever the samples), with ``futility_level = beta > 0`` the remaining
+      samples in ``cA`` at the rate of the one-sided upper Clopper-Pearson bound at ``beta`` on
+      ``p[cA]`` (a certification the fixed-``n_max`` procedure would make is then given up only
+      when ``p[cA]`` is above that bound or the last looks are luckier than expected); otherwise
+      go on to ``n_max`` (``"budget exhausted"`` if ``r`` is not reached there).
+    * best-radius mode (``tolerance=t``): stop with ``"tolerance reached"`` as soon as the same
+      completion would raise the radius by at most ``t`` (times the current radius if
+      ``relative``, so an abstaining look stops only when the completion certifies nothing
+      either; absolute otherwise), or with ``"budget exhausted"`` at ``n_max``.
 
     An abstaining look just continues (unless a rule fires); at ``n_max`` the result abstains.
     The returned certificate is the last look's, with the radii of all three bounds.
@@ -189,9 +328,9 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     al. 2019, Thm. 1; Lecuyer et al. 2019), the radius from the bounds is at most the radius from
     the true probabilities, which is certified. (A wrong ``cA`` can not be certified on that
     event: ``p[cA] >= p1_lower > p2_upper >= max_{j != cA} p[j]`` makes ``cA`` the top class.)
-    The futility and tolerance checks are statements about the deterministic function "bounds
-    of the final look given its counts", evaluated at the most favourable counts; they use no
-    probability and cost no error. A schedule ``alpha_k = alpha 2^-k`` also sums to ``alpha``
+    The stopping rules only choose ``tau``, so they cost no error, whatever ``futility_level``:
+    ``futility_level`` trades forward passes against certifications given up, never against
+    the guarantee. A schedule ``alpha_k = alpha 2^-k`` also sums to ``alpha``
     without fixing ``K``, but gives the late looks -- where a large radius is certified -- a
     much smaller share; with ``K`` known the even split ``alpha / K`` is better.
 
@@ -218,6 +357,9 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
         Whether ``tolerance`` is relative to the current radius (else absolute, in l2 units).
     bound : str, default "renyi"
         The bound the rules watch, from :data:`renyi_cert.bounds.BOUNDS`.
+    futility_level : float, default 0.0
+        In ``[0, 0.5)``: how optimistic the completion the rules project to ``n_max`` is (see
+        above); 0 gives up only when no data could reach the target.
     n_start : int, default 100
         Size of the first look (>= 1).
     growth : float, default 2.0
@@ -252,64 +394,39 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     >>> res.stop_reason, res.certificate.n, res.forward_passes, res.looks, res.planned_looks
     ('target reached', 3200, 3300, 6, 11)
     """
+    plan = plan_adaptive(sigma, n_max=n_max, alpha=alpha, target_radius=target_radius, tolerance=tolerance,
+                         relative=relative, bound=bound, futility_level=futility_level, n_start=n_start,
+                         growth=growth, num_classes=_num_classes(backend))
+    return certify_with_plan(backend, x, plan, n0=n0, batch_size=batch_size, generator=generator)
+
+
+def _num_classes(backend: Backend) -> int:
     _check_backend(backend)
-    sigma = check_scalar_sigma(sigma)
+    return int(backend.num_classes)
+
+
+def certify_with_plan(backend: Backend, x: Any, plan: AdaptivePlan, *, n0: int, batch_size: int = 1000,
+                      generator: Any = None) -> AdaptiveCertificate:
+    """:func:`certify_adaptive` with settings checked once by :func:`plan_adaptive` (same guarantee).
+
+    For callers that certify many inputs with one plan. ``plan`` must come from
+    :func:`plan_adaptive` with the backend's ``num_classes``.
+    """
+    _check_backend(backend)
+    if not isinstance(plan, AdaptivePlan):
+        raise ValueError(f"plan ({type(plan).__name__}) must be an AdaptivePlan from plan_adaptive")
     n0 = check_positive_int("n0", n0)
     batch_size = check_positive_int("batch_size", batch_size)
-    alpha = check_alpha(alpha)
-    bound = check_choice("bound", bound, _BOUND_NAMES)
-    if not isinstance(relative, (bool, np.bool_)):
-        raise ValueError(f"relative ({relative!r}) must be True or False")
-    if (target_radius is None) == (tolerance is None):
-        raise ValueError(
-            f"exactly one of target_radius ({target_radius!r}) and tolerance ({tolerance!r}) must be given: "
-            "target_radius to certify a given radius, tolerance to certify the best radius up to that gain"
-        )
-    sizes = look_sizes(n_start=n_start, growth=growth, n_max=n_max)
-    n_max = sizes[-1]
-    planned = len(sizes)
-    alpha_look = alpha / planned
-    k = int(backend.num_classes)
-    if target_radius is not None:
-        target = check_real("target_radius", target_radius, minimum=0.0, strict=True)
-        unanimous = np.zeros(max(k, 2), dtype=np.int64)
-        unanimous[0] = n_max
-        cap = _certificate(unanimous, 0, sigma, alpha_look, _METHOD, (bound,), 1, True).radii[bound]
-        if target > cap:
-            raise ValueError(
-                f"target_radius ({target!r}) must be at most {cap:.6g}, the largest {bound} radius n_max ({n_max}) "
-                f"samples can certify at sigma {sigma!r} and alpha / K = {alpha!r} / {planned} (all samples in one "
-                "class); raise n_max or lower the target"
-            )
-    else:
-        t = check_real("tolerance", tolerance, minimum=0.0)
-
-    selection = _sample(backend, x, sigma, n0, batch_size, generator)
+    selection = _sample(backend, x, plan.sigma, n0, batch_size, generator)
     top = _top_two(selection).top
     counts = np.zeros_like(selection)
     drawn = 0
-    for look, size in enumerate(sizes, start=1):
-        counts += _sample(backend, x, sigma, size - drawn, batch_size, generator)
+    for look, size in enumerate(plan.sizes, start=1):
+        counts += _sample(backend, x, plan.sigma, size - drawn, batch_size, generator)
         drawn = size
-        cert = _certificate(counts, top, sigma, alpha_look, _METHOD, (bound,), n0, True)
-        current = cert.radii[bound]
-        last = size == n_max
-        reason = None
-        if target_radius is not None:
-            if current >= target:
-                reason = "target reached"
-            elif last:
-                reason = "budget exhausted"
-            elif _best_completion(counts, top, n_max, sigma, alpha_look, bound) < target:
-                reason = "target out of reach"
-        elif last:
-            reason = "budget exhausted"
-        else:
-            gain = _best_completion(counts, top, n_max, sigma, alpha_look, bound) - current
-            if gain <= (t * current if relative else t):
-                reason = "tolerance reached"
+        reason = _stop_reason(plan, counts, top)
         if reason is not None:
-            full = _certificate(counts, top, sigma, alpha_look, _METHOD, _BOUND_NAMES, n0, True)
-            full = dataclasses.replace(full, alpha=alpha)  # the overall level: all looks together
-            return AdaptiveCertificate(full, n0 + size, look, planned, reason, alpha_look)
+            full = _certificate(counts, top, plan.sigma, plan.alpha_per_look, _METHOD, _BOUND_NAMES, n0, True)
+            full = dataclasses.replace(full, alpha=plan.alpha)  # the overall level: all looks together
+            return AdaptiveCertificate(full, n0 + size, look, len(plan.sizes), reason, plan.alpha_per_look)
     raise AssertionError("unreachable: the last look always stops")  # pragma: no cover

@@ -418,3 +418,38 @@ def test_report_files_are_replaced_atomically(tmp_path, capsys, monkeypatch):
     assert "No space left on device" in capsys.readouterr().err
     assert (out / "certified_accuracy.png").read_bytes() == b"previous png"
     assert sorted(p.name for p in out.iterdir()) == ["certified_accuracy.md", "certified_accuracy.png"]
+
+
+# ----------------------------------------------------------------- cost columns (issue 9)
+
+COST_HEADER = GUARANTEED_HEADER + "\tforward_passes\tstop"
+COST_ROWS = ["0\t3\t3\t0.9\t1\t1.5\t0.99\t0.01\t0.9\t1.1\t0.4\t1\t400\ttarget-reached",
+             "1\t2\t2\t0.3\t1\t1.5\t0.7\t0.3\t0.3\t0.35\t0.1\t1\t10100\tbudget-exhausted",
+             "2\t2\t-1\t0\t0\t1.5\t0.4\t0.4\t0\t0\t0\t1\t300\ttarget-out-of-reach"]
+
+
+def test_forward_passes_and_stop_are_read_and_summarized(tmp_path, capsys):
+    log = read_log(write(tmp_path, "\n".join([COST_HEADER, *COST_ROWS]) + "\n", "ad.tsv"))
+    np.testing.assert_array_equal(log.forward_passes, [400, 10100, 300])
+    assert log.stop == ("target-reached", "budget-exhausted", "target-out-of-reach")
+    assert log.bounds == ("renyi", "cohen", "pixeldp")
+    s = summarize(log, [0.5])[0]
+    assert (s.total_forward_passes, s.mean_forward_passes) == (10800, 3600.0)
+    # a log without the columns has no costs, and shows "-" in a table beside one that has them
+    older = read_log(write(tmp_path, GUARANTEED_HEADER + "\n" + COST_ROWS[0].rsplit("\t", 2)[0] + "\n", "old.tsv"))
+    assert older.forward_passes is None and older.stop is None
+    table = markdown_table(summarize(log, [0.5])[:1] + summarize(older, [0.5])[:1])
+    assert "| passes/example | passes |" in table.splitlines()[0]
+    assert table.splitlines()[2].endswith("| 3600 | 10,800 |") and table.splitlines()[3].endswith("| - | - |")
+    assert "passes" not in markdown_table(summarize(older, [0.5]))
+
+
+@pytest.mark.parametrize("row, message", [
+    (COST_ROWS[0].replace("target-reached", "target reached"), r"column 'stop': 'target reached' is not one of "
+                                                               r"fixed-n, target-reached"),
+    (COST_ROWS[0].replace("\t400\t", "\t0\t"), r"line 2, column 'forward_passes': 0 must be >= 1"),
+    (COST_ROWS[0].replace("\t400\t", "\t4.5\t"), r"line 2, column 'forward_passes': '4.5' is not an integer"),
+])
+def test_bad_cost_cells_are_named(tmp_path, row, message):
+    with pytest.raises(LogFormatError, match=message):
+        read_log(write(tmp_path, COST_HEADER + "\n" + row + "\n"))

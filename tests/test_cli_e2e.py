@@ -58,7 +58,7 @@ def test_train_certify_analyze(checkpoint, tmp_path, capsys):
 
     header = tsv.read_text().splitlines()[0].split("\t")
     assert header == ["idx", "label", "predict", "radius", "correct", "time", "p1_lower", "p2_upper",
-                      "radius_renyi", "radius_cohen", "radius_pixeldp", "guaranteed"]
+                      "radius_renyi", "radius_cohen", "radius_pixeldp", "guaranteed", "forward_passes", "stop"]
     log = analyze.read_log(tsv)
     np.testing.assert_array_equal(log.guaranteed, [1, 1, 1, 1])  # clopper-pearson, two sample sets
     np.testing.assert_array_equal(log.idx, [0, 7, 14, 21])
@@ -83,7 +83,12 @@ def test_train_certify_analyze(checkpoint, tmp_path, capsys):
     assert settings["sigma"] == TRAIN_SIGMA and settings["n"] == 100 and settings["n0"] == 20
     assert settings["bounds"] == ["renyi", "cohen", "pixeldp"] and settings["skip"] == 7
     assert settings["dataset"] == "mnist5k" and len(settings["checkpoint_sha256"]) == 64
-    assert settings["allow_unguaranteed"] is False and settings["columns"][-1] == "guaranteed"
+    assert settings["allow_unguaranteed"] is False and settings["columns"][-3:] == ["guaranteed", "forward_passes",
+                                                                                   "stop"]
+    assert settings["adaptive"] is None and settings["format"] == "renyi_cert-certify/3"
+    # fixed n: every row cost n0 + n forward passes
+    np.testing.assert_array_equal(log.forward_passes, [120] * 4)
+    assert log.stop == ("fixed-n",) * 4
     assert [(r["first_row"], r["batch"], r["device"]) for r in settings["runs"]] == [(0, 60, settings["device"])]
 
     out = tmp_path / "analysis"

@@ -90,8 +90,10 @@ def test_target_mode_overclaim_rate_at_the_boundary(bound):
     runs, over, reached = 1200, 0, 0
     for i in range(runs):
         p = BOUNDARY[i % len(BOUNDARY)]
+        # every other run gives up early at a plausible (not the most favourable) completion
         res = certify_adaptive(Fixed(p), None, SIGMA, alpha=ALPHA, target_radius=true_radius(p, 0, bound),
-                               bound=bound, generator=np.random.default_rng(1000 + i), **SIM)
+                               bound=bound, futility_level=0.05 * (i % 2), generator=np.random.default_rng(1000 + i),
+                               **SIM)
         assert res.stop_reason in STOP_REASONS
         over += overclaims(res, p, bound)
         reached += res.stop_reason == "target reached"
@@ -106,7 +108,8 @@ def test_tolerance_mode_overclaim_rate(bound):
     for i in range(runs):
         p = cases[i % len(cases)]
         res = certify_adaptive(Fixed(p), None, SIGMA, alpha=ALPHA, tolerance=0.05, relative=bool(i % 2),
-                               bound=bound, generator=np.random.default_rng(5000 + i), **SIM)
+                               futility_level=0.05 * (i % 3 == 0), bound=bound,
+                               generator=np.random.default_rng(5000 + i), **SIM)
         assert res.stop_reason in ("tolerance reached", "budget exhausted")
         over += overclaims(res, p, bound)
     assert over / runs <= limit(runs), over
@@ -171,6 +174,25 @@ def test_out_of_reach_target_stops_early():
         # to fall short, which here happens once n is a few % of n_max
         assert res.forward_passes <= 5000
         assert res.radius() < 1.0
+
+
+def test_futility_level_gives_up_sooner_and_keeps_reachable_targets():
+    # p1 = 0.9 (true Renyi radius 0.516 at sigma 0.5) against target 0.6: out of reach, but the
+    # most favourable completion keeps hoping to the end (the radius at n_max is close to 0.6),
+    # while the plausible one gives up within the first few looks
+    kw = dict(n0=100, n_max=100_000, target_radius=0.6)
+    strict = [certify_adaptive(Fixed([0.9, 0.1]), None, SIGMA, generator=np.random.default_rng(s), **kw)
+              for s in range(5)]
+    eager = [certify_adaptive(Fixed([0.9, 0.1]), None, SIGMA, futility_level=0.01,
+                              generator=np.random.default_rng(s), **kw) for s in range(5)]
+    assert {r.stop_reason for r in strict} == {"budget exhausted"}
+    assert {r.stop_reason for r in eager} == {"target out of reach"}
+    assert max(r.forward_passes for r in eager) <= 1000 < 100_100 == min(r.forward_passes for r in strict)
+    # a target comfortably inside the true radius is still reached
+    for s in range(5):
+        res = certify_adaptive(Fixed([0.9, 0.1]), None, SIGMA, n0=100, n_max=100_000, target_radius=0.45,
+                               futility_level=0.01, generator=np.random.default_rng(s))
+        assert res.stop_reason == "target reached"
 
 
 def test_abstains_at_budget_on_a_tie():
@@ -271,6 +293,8 @@ OK = dict(n0=10, n_max=1000, target_radius=0.5)
     (dict(target_radius=5.0), r"target_radius \(5.0\) must be at most 0.96\d*, the largest renyi radius n_max "
                               r"\(1000\) samples can certify"),
     (dict(target_radius=None, tolerance=-0.1), r"tolerance \(-0.1\) must be >= 0"),
+    (dict(futility_level=0.5), r"futility_level \(0.5\) must be < 0.5"),
+    (dict(futility_level=-0.01), r"futility_level \(-0.01\) must be >= 0"),
     (dict(target_radius=None, tolerance="0.1"), r"tolerance \('0.1'\) must be a real number"),
 ])
 def test_errors_before_sampling(change, message):

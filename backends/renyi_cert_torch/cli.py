@@ -46,6 +46,7 @@ from renyi_cert._cli import (
     interruptible,
     real_arg,
 )
+from renyi_cert.analyze.logs import FIXED_STOP, FORWARD_PASSES_COLUMN, STOP_COLUMN
 from renyi_cert._files import (
     LockedError,
     OutputPathError,
@@ -63,11 +64,15 @@ __all__ = ["PROG", "COMMANDS", "DEFAULT_BOUNDS", "SIDECAR_FORMAT", "RESUME_KEYS"
 PROG = "renyi-cert"
 COMMANDS = ("train", "certify", "analyze", "attack")
 SIDECAR_SUFFIX = ".json"
-SIDECAR_FORMAT = "renyi_cert-certify/2"
+SIDECAR_FORMAT = "renyi_cert-certify/3"
 GUARANTEED_COLUMN = "guaranteed"
+#: Noisy forward passes spent on the row (selection + estimation), and why sampling stopped.
+COST_COLUMNS = (FORWARD_PASSES_COLUMN, STOP_COLUMN)
+#: Defaults of ``--n-start``, ``--growth`` and ``--futility-level`` (renyi_cert.sequential.certify_adaptive).
+ADAPTIVE_DEFAULTS = {"n_start": 100, "growth": 2.0, "futility_level": 0.01}
 # Settings a resumed run must share with the run it continues (they change the rows' meaning).
 RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
-               "single_sample_set", "allow_unguaranteed", "skip", "seed")
+               "single_sample_set", "allow_unguaranteed", "adaptive", "skip", "seed")
 # Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
 SOFT_KEYS = ("batch", "device")
 # What the sidecar's ``runs`` history records of each run that wrote to the log.
@@ -91,7 +96,7 @@ def planned_indices(num_examples: int, skip: int = 1, max_examples: int | None =
 def tsv_header(bounds: Sequence[str]) -> str:
     """The header row (no newline)."""
     return "\t".join(["idx", "label", "predict", "radius", "correct", "time", "p1_lower", "p2_upper"]
-                     + [f"radius_{b}" for b in bounds] + [GUARANTEED_COLUMN])
+                     + [f"radius_{b}" for b in bounds] + [GUARANTEED_COLUMN, *COST_COLUMNS])
 
 
 def _num(v: float) -> str:
@@ -101,12 +106,17 @@ def _num(v: float) -> str:
     return format(v, ".8g")
 
 
-def format_row(idx: int, label: int, cert, seconds: float, bounds: Sequence[str]) -> str:
-    """One TSV row (no newline) from a :class:`renyi_cert.certificate.Certificate`."""
+def format_row(idx: int, label: int, cert, seconds: float, bounds: Sequence[str], *, forward_passes: int,
+               stop: str = FIXED_STOP) -> str:
+    """One TSV row (no newline) from a :class:`renyi_cert.certificate.Certificate`.
+
+    ``forward_passes`` is the number of noisy samples drawn for the row, ``stop`` the reason
+    sampling stopped (:data:`FIXED_STOP`, or an adaptive stop reason; spaces become "-").
+    """
     pred = int(cert.prediction)
     cells = ([str(int(idx)), str(int(label)), str(pred), _num(cert.radii[bounds[0]]), str(int(pred == int(label))),
               f"{seconds:.3f}", _num(cert.p1_lower), _num(cert.p2_upper)] + [_num(cert.radii[b]) for b in bounds]
-             + [str(int(bool(cert.guaranteed)))])
+             + [str(int(bool(cert.guaranteed))), str(int(forward_passes)), stop.replace(" ", "-")])
     return "\t".join(cells)
 
 
@@ -178,15 +188,31 @@ def radius_cap_note(*, sigma: float, n: int, alpha: float, method: str, bounds: 
             + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
 
 
+def _certify_one(clf, x, gen, *, n0: int, n: int, alpha: float, method: str, bounds: Sequence[str],
+                 single_sample_set: bool, allow_unguaranteed: bool, adaptive) -> tuple:
+    """One example's certificate, forward passes and stop reason (fixed n, or ``adaptive``'s plan)."""
+    if adaptive is None:
+        cert = clf.certify(x, n0=n0, n=n, alpha=alpha, method=method, bounds=tuple(bounds), generator=gen,
+                           single_sample_set=single_sample_set, allow_unguaranteed=allow_unguaranteed)
+        return cert, (n if single_sample_set else n0 + n), FIXED_STOP
+    from renyi_cert.sequential import certify_with_plan
+
+    res = certify_with_plan(clf, x, adaptive, n0=n0, batch_size=clf.batch_size, generator=gen)
+    return res.certificate, res.forward_passes, res.stop_reason
+
+
 def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n: int, alpha: float, method: str,
                      bounds: Sequence[str], seed: int, single_sample_set: bool = False,
-                     allow_unguaranteed: bool = False, progress: bool = True,
+                     allow_unguaranteed: bool = False, adaptive=None, progress: bool = True,
                      initial: int = 0, total: int | None = None, desc: str = "certify") -> int:
     """Certify ``x[idx]`` for each ``idx`` in ``indices`` and write one flushed row each to ``out_file``.
 
     ``clf`` is a :class:`renyi_cert_torch.smoothing.SmoothedClassifier`; example ``idx`` uses the
     generator seeded with :func:`renyi_cert.seeds.derive_seed` ``(seed, idx)``, so its row does not
-    depend on which examples ran before it. Returns the number of rows written.
+    depend on which examples ran before it. With ``adaptive`` (a
+    :class:`renyi_cert.sequential.AdaptivePlan`) each example is certified by
+    :func:`renyi_cert.sequential.certify_with_plan` instead of with a fixed ``n`` (``n``,
+    ``method`` and ``single_sample_set`` are then unused). Returns the number of rows written.
 
     Raises
     ------
@@ -198,27 +224,27 @@ def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n:
 
     bar = tqdm(total=total if total is not None else len(indices), initial=initial, desc=desc, unit="img",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    written = 0
-    correct = 0
+    written = correct = passes = 0
     try:
         for idx in indices:
             t0 = time.perf_counter()
             gen = clf.make_generator(derive_seed(seed, idx))
             try:
-                cert = clf.certify(x[idx], n0=n0, n=n, alpha=alpha, method=method, bounds=tuple(bounds),
-                                   generator=gen, single_sample_set=single_sample_set,
-                                   allow_unguaranteed=allow_unguaranteed)
+                cert, used, stop = _certify_one(clf, x[idx], gen, n0=n0, n=n, alpha=alpha, method=method,
+                                                bounds=bounds, single_sample_set=single_sample_set,
+                                                allow_unguaranteed=allow_unguaranteed, adaptive=adaptive)
             except ValueError as exc:
                 raise CertifyError(f"example idx {idx}: {exc} ({written} row(s) of this run were written and are "
                                    "kept)") from None
             elapsed = time.perf_counter() - t0
             label = int(y[idx])
-            out_file.write(format_row(idx, label, cert, elapsed, bounds) + "\n")
+            out_file.write(format_row(idx, label, cert, elapsed, bounds, forward_passes=used, stop=stop) + "\n")
             out_file.flush()
             written += 1
             correct += int(cert.prediction == label)
+            passes += used
             bar.update(1)
-            bar.set_postfix(acc=f"{correct / written:.3f}", refresh=False)
+            bar.set_postfix(acc=f"{correct / written:.3f}", passes=f"{passes / written:.0f}", refresh=False)
     finally:
         bar.close()
     return written
@@ -264,6 +290,7 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
                    help="WARNING: the rows then carry NO 1-alpha guarantee (their `guaranteed` column is 0); "
                         "needed for --method sison-glaz/goodman and --single-sample-set, which reproduce the "
                         "paper's code but are not sound certificates")
+    _add_adaptive_arguments(p)
     p.add_argument("--skip", type=int_arg("skip"), default=1, help="certify every K-th example (default: 1)")
     p.add_argument("--max", type=int_arg("max"), default=None,
                    help="certify at most N examples (default: all of the split)")
@@ -278,6 +305,75 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
     group.add_argument("--force", action="store_true", help="overwrite an existing log")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _add_adaptive_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``--adaptive`` (sequential certification, renyi_cert.sequential)."""
+    g = p.add_argument_group(
+        "adaptive certification", "sample each example in looks of growing size and stop as soon as the question is "
+        "answered (each look at level alpha/K over the K planned looks, so the rows keep the 1-alpha guarantee); "
+        "the rules watch the first --bound")
+    g.add_argument("--adaptive", action="store_true",
+                   help="sequential certification; needs --target-radius or --tolerance")
+    g.add_argument("--target-radius", type=real_arg("target-radius", 0.0, strict=True), default=None, metavar="R",
+                   help="stop once radius R is certified, or once it is out of reach")
+    g.add_argument("--tolerance", type=real_arg("tolerance", 0.0), default=None, metavar="T",
+                   help="best-radius mode: stop once more samples would raise the radius by at most T (relative)")
+    g.add_argument("--absolute-tolerance", action="store_true", help="--tolerance is in l2 units, not relative")
+    g.add_argument("--n-max", type=int_arg("n-max"), default=None, metavar="N",
+                   help="most estimation samples per example (default: --n)")
+    g.add_argument("--n-start", type=int_arg("n-start"), default=None,
+                   help=f"first look's size (default: {ADAPTIVE_DEFAULTS['n_start']})")
+    g.add_argument("--growth", type=real_arg("growth", 1.0, strict=True), default=None,
+                   help=f"ratio of successive look sizes (default: {ADAPTIVE_DEFAULTS['growth']})")
+    g.add_argument("--futility-level", type=real_arg("futility-level", 0.0), default=None,
+                   help="0: give up only when no data could reach the target; beta > 0: project the remaining "
+                        "samples at the upper beta-confidence bound of p1 (default: "
+                        f"{ADAPTIVE_DEFAULTS['futility_level']})")
+
+
+_ADAPTIVE_ONLY = ("target_radius", "tolerance", "absolute_tolerance", "n_max", "futility_level", "n_start", "growth")
+
+
+def _check_adaptive_flags(args) -> None:
+    """Refuse the options of ``--adaptive`` without it, and the procedures it cannot run."""
+    if not args.adaptive:
+        given = [k for k in _ADAPTIVE_ONLY if getattr(args, k) is not None and getattr(args, k) is not False]
+        if given:
+            raise CertifyError(f"--{given[0].replace('_', '-')} is an option of --adaptive; add --adaptive or drop it")
+    elif args.method != "clopper-pearson" or args.single_sample_set:
+        raise CertifyError("--adaptive certifies with exact Clopper-Pearson bounds on fresh samples only; drop "
+                           + ("--single-sample-set" if args.single_sample_set else f"--method {args.method}"))
+
+
+def _adaptive_plan(args, sigma: float, num_classes: int):
+    """The :class:`renyi_cert.sequential.AdaptivePlan` of ``--adaptive`` (None without it)."""
+    from renyi_cert.sequential import plan_adaptive
+
+    if not args.adaptive:
+        return None
+    try:
+        return plan_adaptive(sigma, n_max=args.n_max or args.n, alpha=args.alpha, target_radius=args.target_radius,
+                             tolerance=args.tolerance, relative=not args.absolute_tolerance, bound=args.bound[0],
+                             num_classes=num_classes, **{k: v if getattr(args, k) is None else getattr(args, k)
+                                                         for k, v in ADAPTIVE_DEFAULTS.items()})
+    except ValueError as exc:
+        raise CertifyError(f"--adaptive: {_flag_names(str(exc))}") from None
+
+
+def _flag_names(message: str) -> str:
+    """A core error message with its argument names spelled as the command's flags."""
+    for name in ("target_radius", "tolerance", "n_max", "n_start", "futility_level", "growth"):
+        message = message.replace(f"{name} (", f"--{name.replace('_', '-')} (")
+    return message
+
+
+def _adaptive_settings(plan) -> dict | None:
+    """What the settings file records of an adaptive plan (None for fixed-n runs)."""
+    if plan is None:
+        return None
+    return {"n_max": plan.n_max, "looks": list(plan.sizes), "bound": plan.bound, "target_radius": plan.target_radius,
+            "tolerance": plan.tolerance, "relative": plan.relative, "futility_level": plan.futility_level}
 
 
 # ------------------------------------------------------------------------------------- certify
@@ -357,7 +453,7 @@ def _load(args, prog: str) -> _Loaded:
     return _Loaded(clf, data, config, sigma, dataset, device)
 
 
-def _settings(args, sigma, dataset, device, checkpoint_hash) -> dict:
+def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None) -> dict:
     """The settings file's content: what gives the rows their meaning, and how this run made them."""
     import torch
 
@@ -371,12 +467,13 @@ def _settings(args, sigma, dataset, device, checkpoint_hash) -> dict:
         "split": args.split,
         "sigma": sigma,
         "n0": args.n0,
-        "n": args.n,
+        "n": None if plan is not None else args.n,
         "alpha": args.alpha,
         "method": args.method,
         "bounds": list(args.bound),
         "single_sample_set": bool(args.single_sample_set),
         "allow_unguaranteed": bool(args.allow_unguaranteed),
+        "adaptive": _adaptive_settings(plan),
         "skip": args.skip,
         "seed": args.seed,
         "batch": args.batch,
@@ -407,6 +504,10 @@ def _check_resume(sidecar: Path, settings: dict, prog: str) -> dict:
     if not isinstance(saved, dict):
         raise CertifyError(f"--resume: the settings file {sidecar} holds a JSON {type(saved).__name__}, not an "
                            "object of settings; restore it, or use --force to start over")
+    if saved.get("format") != SIDECAR_FORMAT:
+        raise CertifyError(f"--resume: {sidecar} has format {saved.get('format')!r}, not {SIDECAR_FORMAT!r} (the log "
+                           "was written by another version, with other columns); certify into another --out, or "
+                           "--force to start over")
     diffs = [f"{k}: {saved.get(k)!r} in the log, {settings[k]!r} now" for k in RESUME_KEYS
              if saved.get(k) != settings[k]]
     if diffs:
@@ -442,6 +543,7 @@ def _run_certify(args, prog: str, report: bool = True) -> int:
     except OutputPathError as exc:
         raise CertifyError(str(exc)) from None
     _check_unguaranteed(args)
+    _check_adaptive_flags(args)
     try:
         with exclusive_lock(out, what="certification log"):
             return _certify_locked(args, out, prog, report)
@@ -484,13 +586,21 @@ def _open_log(args, out: Path, settings: dict, header: str, done: list, runs: li
     return fresh
 
 
-def _announce(args, run: _Loaded, todo: list, plan: list, prog: str, report: bool) -> None:
+def _announce(args, run: _Loaded, todo: list, indices: list, adaptive, prog: str, report: bool) -> None:
     """What the run is about to do (and, with ``report``, the radius cap of its n and alpha)."""
-    print(f"{prog}: certifying {len(todo)} of {len(plan)} examples of {run.dataset} ({args.split}) at sigma "
-          f"{run.sigma:g}, n0 {args.n0}, n {args.n}, alpha {args.alpha:g}, {args.method}, bounds "
-          f"{', '.join(args.bound)}, device {run.device}", file=sys.stderr)
+    if adaptive is None:
+        how, n, alpha = f"n {args.n}, alpha {args.alpha:g}, {args.method}", args.n, args.alpha
+    else:
+        rule = (f"target radius {adaptive.target_radius:g}" if adaptive.target_radius is not None else
+                f"tolerance {adaptive.tolerance:g}" + ("" if adaptive.relative else " (absolute)"))
+        how = (f"adaptive ({rule} on {adaptive.bound}, {len(adaptive.sizes)} looks from {adaptive.sizes[0]} to n_max "
+               f"{adaptive.n_max}, alpha {args.alpha:g} = {len(adaptive.sizes)} x {adaptive.alpha_per_look:.3g}, "
+               f"futility level {adaptive.futility_level:g})")
+        n, alpha = adaptive.n_max, adaptive.alpha_per_look
+    print(f"{prog}: certifying {len(todo)} of {len(indices)} examples of {run.dataset} ({args.split}) at sigma "
+          f"{run.sigma:g}, n0 {args.n0}, {how}, bounds {', '.join(args.bound)}, device {run.device}", file=sys.stderr)
     if report:
-        note = radius_cap_note(sigma=run.sigma, n=args.n, alpha=args.alpha, method=args.method, bounds=args.bound,
+        note = radius_cap_note(sigma=run.sigma, n=n, alpha=alpha, method=args.method, bounds=args.bound,
                                num_classes=run.clf.num_classes, allow_unguaranteed=args.allow_unguaranteed)
         print(f"{prog}: {note}", file=sys.stderr)
 
@@ -504,7 +614,8 @@ def _summarize_log(args, out: Path, run: _Loaded, report: bool) -> None:
         print(analyze.markdown_table(analyze.summarize(log, args.radii, label=out.name)))
     stem = out.with_suffix("") if out.suffix == ".tsv" else out
     png, pdf = analyze.plot_certified_accuracy([log], stem, labels=[out.name],
-                                               title=f"{run.dataset}, sigma = {run.sigma:g}, n = {args.n}")
+                                               title=f"{run.dataset}, sigma = {run.sigma:g}, "
+                                                     + (f"n = {args.n}" if not args.adaptive else "adaptive"))
     print(f"\nwrote {out} ({len(log)} rows), {sidecar_path(out)}, {png}, {pdf}")
 
 
@@ -516,20 +627,22 @@ def _certify_locked(args, out: Path, prog: str, report: bool) -> int:
         print(f"{prog}: warning: --allow-unguaranteed: the rows of this run carry NO 1-alpha guarantee "
               "(guaranteed = 0)", file=sys.stderr)
     run = _load(args, prog)
-    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint))
+    adaptive = _adaptive_plan(args, run.sigma, run.clf.num_classes)
+    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint), adaptive)
     header = tsv_header(args.bound)
-    plan = planned_indices(len(run.data), args.skip, args.max)
+    indices = planned_indices(len(run.data), args.skip, args.max)
     done, runs = _resume_state(args, out, settings, header, run, prog)
     done_set = set(done)
-    todo = [i for i in plan if i not in done_set]
+    todo = [i for i in indices if i not in done_set]
     if not _open_log(args, out, settings, header, done, runs):
         print(f"{prog}: resuming {out}: {len(done)} rows done, {len(todo)} to go", file=sys.stderr)
-    _announce(args, run, todo, plan, prog, report)
+    _announce(args, run, todo, indices, adaptive, prog, report)
     with open(out, "a", encoding="utf-8") as fh:
         certify_examples(run.clf, run.data.x, run.data.y, todo, fh, n0=args.n0, n=args.n, alpha=args.alpha,
                          method=args.method, bounds=args.bound, seed=args.seed,
                          single_sample_set=args.single_sample_set, allow_unguaranteed=args.allow_unguaranteed,
-                         progress=not args.no_progress, initial=len(plan) - len(todo), total=len(plan))
+                         adaptive=adaptive, progress=not args.no_progress, initial=len(indices) - len(todo),
+                         total=len(indices))
     _summarize_log(args, out, run, report)
     return 0
 

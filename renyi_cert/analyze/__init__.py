@@ -19,8 +19,12 @@ from .cli import PROG, REPORT_NAMES, build_parser, main, parse_radii
 from .logs import (
     COHEN_COLUMNS,
     EXTRA_COLUMNS,
+    FIXED_STOP,
+    FORWARD_PASSES_COLUMN,
     GUARANTEED_COLUMN,
     RADIUS_PREFIX,
+    STOP_COLUMN,
+    STOP_VALUES,
     CertificationLog,
     LogFormatError,
     format_idx_list,
@@ -40,7 +44,8 @@ from .stats import (
 )
 
 __all__ = [
-    "COHEN_COLUMNS", "EXTRA_COLUMNS", "GUARANTEED_COLUMN", "RADIUS_PREFIX", "CertificationLog", "LogFormatError",
+    "COHEN_COLUMNS", "EXTRA_COLUMNS", "GUARANTEED_COLUMN", "FORWARD_PASSES_COLUMN", "STOP_COLUMN", "FIXED_STOP",
+    "STOP_VALUES", "RADIUS_PREFIX", "CertificationLog", "LogFormatError",
     "format_idx_list", "parse_time", "read_log",
     "DEFAULT_RADII", "NOT_GUARANTEED", "BoundSummary", "average_certified_radius", "certified_accuracy",
     "display_label", "markdown_table", "summarize",

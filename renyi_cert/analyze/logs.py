@@ -4,8 +4,10 @@ Reads the tab-separated logs written by Cohen et al.'s ``certify.py`` (locuslab/
 ``idx label predict radius correct time``, and the logs of our ``certify`` tool, which keep those
 six columns first (so Cohen's own analysis reads them) and add ``p1_lower p2_upper``, one
 ``radius_<bound>`` column per certified-radius bound (``radius_renyi``, ``radius_cohen``, ...) and
-a last ``guaranteed`` column (1 when the row's certificate holds with probability ``1 - alpha``, 0
-when it was made with ``certify --allow-unguaranteed``; older logs without it still read).
+a ``guaranteed`` column (1 when the row's certificate holds with probability ``1 - alpha``, 0
+when it was made with ``certify --allow-unguaranteed``), then ``forward_passes`` (noisy samples
+drawn for the row) and ``stop`` (``fixed-n``, or why ``certify --adaptive`` stopped sampling).
+Logs of older versions without these columns still read.
 
 A log is refused (:class:`LogFormatError`, naming the file, line and column) when it is not UTF-8
 text, a cell is not a number, ``correct`` disagrees with ``predict == label``, or an example
@@ -22,8 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["COHEN_COLUMNS", "EXTRA_COLUMNS", "RADIUS_PREFIX", "GUARANTEED_COLUMN", "CertificationLog",
-           "LogFormatError", "read_log", "parse_time", "format_idx_list"]
+from ..sequential import STOP_REASONS
+
+__all__ = ["COHEN_COLUMNS", "EXTRA_COLUMNS", "RADIUS_PREFIX", "GUARANTEED_COLUMN", "FORWARD_PASSES_COLUMN",
+           "STOP_COLUMN", "FIXED_STOP", "STOP_VALUES", "CertificationLog", "LogFormatError", "read_log", "parse_time",
+           "format_idx_list"]
 
 #: The six columns of Cohen et al.'s logs, in order; our logs start with the same six.
 COHEN_COLUMNS = ("idx", "label", "predict", "radius", "correct", "time")
@@ -32,6 +37,13 @@ EXTRA_COLUMNS = ("p1_lower", "p2_upper")
 RADIUS_PREFIX = "radius_"
 #: Optional last column of our logs: 1 if the row's certificate carries the 1 - alpha guarantee.
 GUARANTEED_COLUMN = "guaranteed"
+#: Optional columns: noisy forward passes spent on the row, and why sampling stopped.
+FORWARD_PASSES_COLUMN = "forward_passes"
+STOP_COLUMN = "stop"
+#: The ``stop`` cell of a row certified with a fixed number of samples.
+FIXED_STOP = "fixed-n"
+#: Every value a ``stop`` cell may hold: :data:`FIXED_STOP` and the adaptive stop reasons.
+STOP_VALUES = (FIXED_STOP,) + tuple(reason.replace(" ", "-") for reason in STOP_REASONS)
 
 _TIMEDELTA = re.compile(
     r"^\s*(?:(?P<days>-?\d+) days?, )?(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)\s*$"
@@ -64,6 +76,12 @@ class CertificationLog:
         1 where the row's certificate holds with probability ``1 - alpha``, 0 where it was made
         without that guarantee (``certify --allow-unguaranteed``); None when the log has no
         ``guaranteed`` column (Cohen-format logs and logs of older versions).
+    forward_passes : ndarray of int64 or None
+        Noisy samples drawn for each row (selection + estimation); None when the log has no
+        such column.
+    stop : tuple of str or None
+        Why sampling stopped, one of :data:`STOP_VALUES` per row; None when the log has no such
+        column.
     """
 
     path: str
@@ -76,6 +94,8 @@ class CertificationLog:
     p1_lower: np.ndarray | None = None
     p2_upper: np.ndarray | None = None
     guaranteed: np.ndarray | None = None
+    forward_passes: np.ndarray | None = None
+    stop: tuple[str, ...] | None = None
 
     @property
     def not_guaranteed(self) -> bool:
@@ -155,7 +175,9 @@ class _Table:
     int_cols: tuple
     float_cols: tuple
     bound_cols: tuple
+    str_cols: tuple = ()
     ints: dict = field(default_factory=dict)
+    strs: dict = field(default_factory=dict)
     floats: dict = field(default_factory=dict)
     times: np.ndarray | None = None
 
@@ -207,9 +229,12 @@ def _split(path: str, text: str) -> _Table:
     bound_cols = _check_header(path, header)
     if len(lines) == 1:
         raise LogFormatError(f"{path}: no data rows after the header")
-    int_cols = ("idx", "label", "predict", "correct") + ((GUARANTEED_COLUMN,) if GUARANTEED_COLUMN in header else ())
+    int_cols = ("idx", "label", "predict", "correct") + tuple(
+        c for c in (GUARANTEED_COLUMN, FORWARD_PASSES_COLUMN) if c in header)
     float_cols = ("radius",) + ((*EXTRA_COLUMNS, *bound_cols) if bound_cols else ())
-    return _Table(header=header, rows=lines[1:], int_cols=int_cols, float_cols=float_cols, bound_cols=bound_cols)
+    str_cols = (STOP_COLUMN,) if STOP_COLUMN in header else ()
+    return _Table(header=header, rows=lines[1:], int_cols=int_cols, float_cols=float_cols, bound_cols=bound_cols,
+                  str_cols=str_cols)
 
 
 def _parse_cell(path: str, lineno: int, column: str, cell: str, parse, what: str):
@@ -225,6 +250,7 @@ def _parse_rows(path: str, table: _Table) -> None:
     table.ints = {c: np.empty(n, dtype=np.int64) for c in table.int_cols}
     table.floats = {c: np.empty(n, dtype=np.float64) for c in table.float_cols}
     table.times = np.empty(n, dtype=np.float64)
+    table.strs = {c: [] for c in table.str_cols}
     for r, (lineno, line) in enumerate(table.rows):
         cells = line.split("\t")
         if len(cells) != len(table.header):
@@ -235,6 +261,12 @@ def _parse_rows(path: str, table: _Table) -> None:
             table.ints[c][r] = _parse_cell(path, lineno, c, cells[col[c]], _parse_int, "an integer")
         for c in table.float_cols:
             table.floats[c][r] = _parse_cell(path, lineno, c, cells[col[c]], _parse_float, "a number")
+        for c in table.str_cols:
+            cell = cells[col[c]].strip()
+            if cell not in STOP_VALUES:
+                raise LogFormatError(f"{path}: line {lineno}, column {c!r}: {cell!r} is not one of "
+                                     + ", ".join(STOP_VALUES))
+            table.strs[c].append(cell)
         try:
             table.times[r] = parse_time(cells[col["time"]])
         except ValueError as exc:
@@ -262,6 +294,10 @@ def _check_values(path: str, table: _Table) -> None:
     if dup.size:
         raise LogFormatError(f"{path}: duplicate idx {format_idx_list(dup)} (each example must appear once; "
                              "two runs may have written to this log)")
+    if FORWARD_PASSES_COLUMN in ints and (ints[FORWARD_PASSES_COLUMN] < 1).any():
+        i = int(np.argmax(ints[FORWARD_PASSES_COLUMN] < 1))
+        raise LogFormatError(f"{path}: line {rows[i][0]}, column {FORWARD_PASSES_COLUMN!r}: "
+                             f"{int(ints[FORWARD_PASSES_COLUMN][i])} must be >= 1")
     for c in (c for c in table.float_cols if c.startswith("radius")):
         bad = floats[c] < 0
         if bad.any():
@@ -303,4 +339,6 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
         radii = {"radius": floats["radius"]}
     return CertificationLog(path=path, idx=ints["idx"], label=ints["label"], predict=ints["predict"],
                             correct=ints["correct"], time=table.times, radii=radii, p1_lower=floats.get("p1_lower"),
-                            p2_upper=floats.get("p2_upper"), guaranteed=ints.get(GUARANTEED_COLUMN))
+                            p2_upper=floats.get("p2_upper"), guaranteed=ints.get(GUARANTEED_COLUMN),
+                            forward_passes=ints.get(FORWARD_PASSES_COLUMN),
+                            stop=tuple(table.strs[STOP_COLUMN]) if STOP_COLUMN in table.strs else None)

@@ -50,6 +50,10 @@ class BoundSummary:
         Mean of ``radius * correct`` over all rows (ACR; infinite if a correct row has radius inf).
     mean_time : float
         Mean seconds per example.
+    total_forward_passes : int or None
+        Noisy forward passes spent on all rows (None when the log does not record them).
+    mean_forward_passes : float or None
+        The same per row.
     """
 
     label: str
@@ -61,6 +65,8 @@ class BoundSummary:
     abstain_rate: float
     average_certified_radius: float
     mean_time: float
+    total_forward_passes: int | None = None
+    mean_forward_passes: float | None = None
 
 
 def _check_radii(radii) -> np.ndarray:
@@ -133,6 +139,8 @@ def summarize(log: CertificationLog, radii=DEFAULT_RADII, *, label: str | None =
             abstain_rate=float(np.mean(log.predict == -1)),
             average_certified_radius=average_certified_radius(log, bound),
             mean_time=float(np.mean(log.time)),
+            total_forward_passes=None if log.forward_passes is None else int(np.sum(log.forward_passes)),
+            mean_forward_passes=None if log.forward_passes is None else float(np.mean(log.forward_passes)),
         )
         for bound in log.bounds
     ]
@@ -141,8 +149,9 @@ def summarize(log: CertificationLog, radii=DEFAULT_RADII, *, label: str | None =
 def markdown_table(summaries: Sequence[BoundSummary], digits: int = 3) -> str:
     """A markdown table: one row per (log, bound), certified accuracy at each radius.
 
-    Columns: log, bound, examples, clean accuracy, abstain rate, ACR, ``r = ...`` for each radius.
-    All summaries must share the same radius grid.
+    Columns: log, bound, examples, clean accuracy, abstain rate, ACR, ``r = ...`` for each radius,
+    and, when some log records them, the forward passes per example (mean) and in all (a log
+    without them shows "-"). All summaries must share the same radius grid.
     """
     if not summaries:
         raise ValueError("summaries must not be empty")
@@ -151,10 +160,15 @@ def markdown_table(summaries: Sequence[BoundSummary], digits: int = 3) -> str:
         if s.radii != radii:
             raise ValueError(f"all summaries must share one radius grid; got {s.radii} and {radii}")
     fmt = f"{{:.{digits}f}}"
-    head = ["log", "bound", "n", "clean acc", "abstain", "ACR"] + [f"r = {x:g}" for x in radii]
+    costs = any(s.total_forward_passes is not None for s in summaries)
+    head = (["log", "bound", "n", "clean acc", "abstain", "ACR"] + [f"r = {x:g}" for x in radii]
+            + (["passes/example", "passes"] if costs else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for s in summaries:
         cells = [s.label, s.bound, str(s.num_examples), fmt.format(s.clean_accuracy), fmt.format(s.abstain_rate),
                  fmt.format(s.average_certified_radius)] + [fmt.format(a) for a in s.certified_accuracy]
+        if costs:
+            cells += (["-", "-"] if s.mean_forward_passes is None else
+                      [f"{s.mean_forward_passes:.0f}", f"{s.total_forward_passes:,}"])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
