@@ -6,9 +6,10 @@ radius after a few hundred samples and a hopeless one (a target radius out of re
 given up early. :func:`certify_adaptive` looks at a growing sample ``n_1 < n_2 < ... < n_K =
 n_max`` and stops at the first look where a stopping rule fires. Looking repeatedly at the data
 and stopping when the bounds look good is exactly how a naive procedure over-claims (each look is
-another chance for a lucky draw); here every look uses exact Clopper-Pearson bounds at level
-``alpha / K``, Bonferroni over the ``K`` looks, which the number of looks -- fixed in advance by
-``(n_start, growth, n_max)`` -- makes possible. docs/sequential.md gives the argument and the
+another chance for a lucky draw); here look ``k`` uses exact Clopper-Pearson bounds at a level
+``alpha_k`` with ``alpha_1 + ... + alpha_K = alpha`` (Bonferroni over the ``K`` looks; by default
+half of ``alpha`` for the last look, the rest split evenly), which the number of looks -- fixed
+in advance by ``(n_start, growth, n_max)`` -- makes possible. docs/sequential.md gives the argument and the
 measured coverage.
 """
 
@@ -27,14 +28,21 @@ from .bounds import BOUNDS
 from .certificate import Certificate, _certificate
 from .intervals import MAX_TRIALS, _top_two, clopper_pearson_interval
 
-__all__ = ["AdaptiveCertificate", "AdaptivePlan", "STOP_REASONS", "MAX_LOOKS", "certify_adaptive", "look_sizes",
+__all__ = ["AdaptiveCertificate", "AdaptivePlan", "STOP_REASONS", "MAX_LOOKS", "DEFAULT_FUTILITY_LEVEL",
+           "DEFAULT_FINAL_SHARE", "certify_adaptive", "look_sizes",
            "certify_with_plan", "plan_adaptive"]
 
 STOP_REASONS = ("target reached", "target out of reach", "tolerance reached", "budget exhausted")
 """The values of :attr:`AdaptiveCertificate.stop_reason`."""
 
+DEFAULT_FUTILITY_LEVEL = 0.01
+"""Default ``futility_level`` of :func:`certify_adaptive` (see there)."""
+
+DEFAULT_FINAL_SHARE = 0.5
+"""Default ``final_share`` of :func:`certify_adaptive`: half of ``alpha`` for the last look."""
+
 MAX_LOOKS = 1000
-"""The largest number of looks a schedule may have (each look gets ``alpha / K``; beyond a few
+"""The largest number of looks a schedule may have (each look gets a share of ``alpha``; beyond a few
 dozen looks the split costs more radius than the early stopping saves)."""
 
 _METHOD = "clopper-pearson"
@@ -49,7 +57,7 @@ class AdaptiveCertificate:
     ----------
     certificate : Certificate
         The certificate of the last look: prediction (-1 on abstain), ``p1_lower``,
-        ``p2_upper`` (exact Clopper-Pearson at ``alpha_per_look``), the radii of all three bounds
+        ``p2_upper`` (exact Clopper-Pearson at ``look_alpha``), the radii of all three bounds
         (``"renyi"``, ``"cohen"``, ``"pixeldp"``), ``alpha`` (the overall level: it holds with
         probability at least ``1 - alpha``), ``n0`` (selection samples), ``n`` (estimation
         samples used, the size of the last look), ``guaranteed=True``.
@@ -65,8 +73,8 @@ class AdaptiveCertificate:
         ``"tolerance reached"`` (it would not raise the radius by more than the tolerance),
         ``"budget exhausted"``
         (the last look, ``n_max``, was made without any other rule firing).
-    alpha_per_look : float
-        ``alpha / K``: the level of each look's pair of bounds.
+    look_alpha : float
+        The level of the pair of bounds of the look the procedure stopped at.
     """
 
     certificate: Certificate
@@ -74,7 +82,7 @@ class AdaptiveCertificate:
     looks: int
     planned_looks: int
     stop_reason: str
-    alpha_per_look: float
+    look_alpha: float
 
     @property
     def prediction(self) -> int:
@@ -123,7 +131,7 @@ def look_sizes(*, n_start: int, growth: float, n_max: int) -> tuple[int, ...]:
         if len(sizes) >= MAX_LOOKS:
             raise ValueError(
                 f"growth ({growth!r}) from n_start ({n_start}) to n_max ({n_max}) gives more than {MAX_LOOKS} "
-                "looks; each look gets alpha / K, so raise growth or n_start"
+                "looks; each look gets a share of alpha, so raise growth or n_start"
             )
         sizes.append(min(max(math.ceil(growth * sizes[-1]), sizes[-1] + 1), n_max))
     return tuple(sizes)
@@ -141,8 +149,9 @@ class AdaptivePlan:
         Noise level and overall significance level.
     sizes : tuple of int
         The look sizes (:func:`look_sizes`), ending at ``n_max``; ``K = len(sizes)``.
-    alpha_per_look : float
-        ``alpha / K``.
+    look_alphas : tuple of float
+        The level of each look's pair of bounds; they sum to ``alpha``: ``final_share * alpha``
+        for the last look, the rest split evenly over the others.
     bound : str
         The bound the stopping rules watch.
     target_radius, tolerance : float or None
@@ -156,7 +165,7 @@ class AdaptivePlan:
     sigma: float
     alpha: float
     sizes: tuple[int, ...]
-    alpha_per_look: float
+    look_alphas: tuple[float, ...]
     bound: str
     target_radius: float | None
     tolerance: float | None
@@ -171,8 +180,8 @@ class AdaptivePlan:
 
 def plan_adaptive(sigma: float, *, n_max: int, alpha: float = 0.001, target_radius: float | None = None,
                   tolerance: float | None = None, relative: bool = True, bound: str = "renyi",
-                  futility_level: float = 0.0, n_start: int = 100, growth: float = 2.0,
-                  num_classes: int = 2) -> AdaptivePlan:
+                  futility_level: float = DEFAULT_FUTILITY_LEVEL, n_start: int = 100, growth: float = 2.0,
+                  final_share: float | None = DEFAULT_FINAL_SHARE, num_classes: int = 2) -> AdaptivePlan:
     """Check the settings of :func:`certify_adaptive` (same meaning) and fix its look schedule.
 
     Callers that certify many inputs (the ``certify`` command) call it once up front, so that a
@@ -182,7 +191,8 @@ def plan_adaptive(sigma: float, *, n_max: int, alpha: float = 0.001, target_radi
     ------
     ValueError
         Naming the bad value and its constraint; a ``target_radius`` above the radius that
-        ``n_max`` unanimous samples certify at ``alpha / K`` is refused (no input could reach it).
+        ``n_max`` unanimous samples certify at the last look's level is refused (no input could
+        reach it).
     """
     sigma = check_scalar_sigma(sigma)
     alpha = check_alpha(alpha)
@@ -199,40 +209,52 @@ def plan_adaptive(sigma: float, *, n_max: int, alpha: float = 0.001, target_radi
             "target_radius to certify a given radius, tolerance to certify the best radius up to that gain"
         )
     sizes = look_sizes(n_start=n_start, growth=growth, n_max=n_max)
-    alpha_look = alpha / len(sizes)
+    look_alphas = _look_alphas(alpha, len(sizes), final_share)
     if target_radius is not None:
         target_radius = check_real("target_radius", target_radius, minimum=0.0, strict=True)
-        _check_reachable(target_radius, sigma, sizes, alpha, bound, num_classes)
+        _check_reachable(target_radius, sigma, sizes[-1], look_alphas[-1], bound, num_classes)
     else:
         tolerance = check_real("tolerance", tolerance, minimum=0.0)
-    return AdaptivePlan(sigma, alpha, sizes, alpha_look, bound, target_radius, tolerance, bool(relative),
+    return AdaptivePlan(sigma, alpha, sizes, look_alphas, bound, target_radius, tolerance, bool(relative),
                         futility_level)
 
 
-def _check_reachable(target: float, sigma: float, sizes: tuple[int, ...], alpha: float, bound: str,
+def _look_alphas(alpha: float, looks: int, final_share: float | None) -> tuple[float, ...]:
+    """``alpha`` split over the looks: ``final_share`` of it to the last, the rest evenly."""
+    if final_share is None:
+        return (alpha / looks,) * looks
+    share = check_real("final_share", final_share, minimum=0.0, strict=True)
+    if share > 1.0 or (share == 1.0 and looks > 1):
+        raise ValueError(f"final_share ({share!r}) must be in (0, 1) (in (0, 1] with a single look); the other "
+                         f"{looks - 1} look(s) need a share of alpha too")
+    if looks == 1:
+        return (alpha,)
+    return (alpha * (1.0 - share) / (looks - 1),) * (looks - 1) + (alpha * share,)
+
+
+def _check_reachable(target: float, sigma: float, n_max: int, alpha_last: float, bound: str,
                      num_classes: int) -> None:
-    """Refuse a target above the radius of ``n_max`` unanimous samples at ``alpha / K``."""
-    n_max, planned = sizes[-1], len(sizes)
+    """Refuse a target above the radius of ``n_max`` unanimous samples at the last look's level."""
     unanimous = np.zeros(max(int(num_classes), 2), dtype=np.int64)
     unanimous[0] = n_max
-    cap = _certificate(unanimous, 0, sigma, alpha / planned, _METHOD, (bound,), 1, True).radii[bound]
+    cap = _certificate(unanimous, 0, sigma, alpha_last, _METHOD, (bound,), 1, True).radii[bound]
     if target > cap:
         raise ValueError(
             f"target_radius ({target!r}) must be at most {cap:.6g}, the largest {bound} radius n_max ({n_max}) "
-            f"samples can certify at sigma {sigma!r} and alpha / K = {alpha!r} / {planned} (all samples in one "
-            "class); raise n_max or lower the target"
+            f"samples can certify at sigma {sigma!r} and the last look's level {alpha_last:.3g} (all samples in "
+            "one class); raise n_max or lower the target"
         )
 
 
-def _stop_reason(plan: AdaptivePlan, counts: np.ndarray, top: int) -> str | None:
-    """Which stopping rule, if any, fires at the look whose estimation counts are ``counts``."""
-    current = _certificate(counts, top, plan.sigma, plan.alpha_per_look, _METHOD, (plan.bound,), 1,
+def _stop_reason(plan: AdaptivePlan, look: int, counts: np.ndarray, top: int) -> str | None:
+    """Which stopping rule, if any, fires at look ``look`` (0-based) with estimation ``counts``."""
+    current = _certificate(counts, top, plan.sigma, plan.look_alphas[look], _METHOD, (plan.bound,), 1,
                            True).radii[plan.bound]
     if plan.target_radius is not None and current >= plan.target_radius:
         return "target reached"
     if int(counts.sum()) == plan.n_max:
         return "budget exhausted"
-    projected = _completion_radius(counts, top, plan.n_max, plan.futility_level, plan.sigma, plan.alpha_per_look,
+    projected = _completion_radius(counts, top, plan.n_max, plan.futility_level, plan.sigma, plan.look_alphas[-1],
                                    plan.bound)
     if plan.target_radius is not None:
         return "target out of reach" if projected < plan.target_radius else None
@@ -250,9 +272,10 @@ def _completion(counts: np.ndarray, top: int, n_max: int, futility_level: float)
     docs/sequential.md), so a rule based on it never gives up on a radius some later look could
     reach. ``futility_level > 0``: a plausible completion, the remaining samples falling in
     ``top`` at the rate ``p1_upper``, the one-sided exact Clopper-Pearson upper bound at level
-    ``futility_level`` of ``p[top]`` from the current counts (the rest in the runner-up class);
-    only an input whose ``p[top]`` exceeds ``p1_upper`` -- probability at most
-    ``futility_level`` -- is likely to do better.
+    ``futility_level`` of ``p[top]`` from the current counts, and the rest spread over the other
+    classes as evenly as their current counts allow (:func:`_fill_evenly`; the spread that keeps
+    the runner-up count, hence ``p2_upper``, smallest). Only an input whose ``p[top]`` exceeds
+    ``p1_upper`` -- probability at most ``futility_level`` -- is likely to do better.
     """
     n = int(counts.sum())
     remaining = n_max - n
@@ -263,10 +286,32 @@ def _completion(counts: np.ndarray, top: int, n_max: int, futility_level: float)
     p1_upper = float(clopper_pearson_interval(int(counts[top]), n, alpha=2.0 * futility_level).upper)
     to_top = min(remaining, math.ceil(remaining * p1_upper))
     final[top] += to_top
-    others = final.copy()
-    others[top] = -1
-    final[int(np.argmax(others))] += remaining - to_top
+    rest = np.arange(final.size) != top
+    final[rest] = _fill_evenly(final[rest], remaining - to_top)
     return final
+
+
+def _fill_evenly(counts: np.ndarray, extra: int) -> np.ndarray:
+    """``counts`` plus ``extra`` units, each added to a smallest count (water-filling).
+
+    The result minimises the largest count among all ways to add ``extra`` units: every count
+    below a level ``L`` is raised to ``L`` (the largest level the ``extra`` units pay for, found
+    by bisection), and the units left over (fewer than the counts at ``L``) add one each.
+    """
+    out = counts.astype(np.int64).copy()
+    if extra <= 0 or out.size == 0:
+        return out
+    low, high = int(out.min()), int(out.min()) + int(extra)  # cost(low) = 0 <= extra < cost(high + 1)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if int(np.maximum(mid - out, 0).sum()) <= extra:
+            low = mid
+        else:
+            high = mid - 1
+    leftover = int(extra) - int(np.maximum(low - out, 0).sum())
+    out = np.maximum(out, low)
+    out[np.flatnonzero(out == low)[:leftover]] += 1
+    return out
 
 
 def _completion_radius(counts: np.ndarray, top: int, n_max: int, futility_level: float, sigma: float,
@@ -278,8 +323,9 @@ def _completion_radius(counts: np.ndarray, top: int, n_max: int, futility_level:
 
 def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: int, alpha: float = 0.001,
                      target_radius: float | None = None, tolerance: float | None = None, relative: bool = True,
-                     bound: str = "renyi", futility_level: float = 0.0, n_start: int = 100, growth: float = 2.0,
-                     batch_size: int = 1000, generator: Any = None) -> AdaptiveCertificate:
+                     bound: str = "renyi", futility_level: float = DEFAULT_FUTILITY_LEVEL, n_start: int = 100,
+                     growth: float = 2.0, final_share: float | None = DEFAULT_FINAL_SHARE, batch_size: int = 1000,
+                     generator: Any = None) -> AdaptiveCertificate:
     """Certify the smoothed classifier at ``x`` with as few samples as the question needs.
 
     Selection is as in :func:`renyi_cert.backend.certify`: the class ``cA`` is the argmax of the
@@ -288,11 +334,13 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     ``n_max`` (:func:`look_sizes`); between looks ``n_{k+1} - n_k`` fresh samples are drawn with
     ``backend.sample_counts`` and the same ``generator`` (independent of the selection samples
     and of each other) and added to the counts. The number of looks ``K`` is known before any
-    sampling, and look ``k`` computes, at level ``alpha / K``, exactly the certificate of
+    sampling, and look ``k`` computes, at level ``alpha_k``, exactly the certificate of
     :func:`renyi_cert.certificate.certify_from_counts` on its ``n_k`` samples with ``top=cA``:
-    one-sided Clopper-Pearson bounds at ``alpha / (2K)`` for ``p[cA]`` (lower, capped at
-    ``(alpha / (2K)) ** (1 / n_k)``) and for the runner-up (upper, clipped to ``1 - p1_lower``),
-    abstain when ``p1_lower <= p2_upper``, and the radius of ``bound``.
+    one-sided Clopper-Pearson bounds at ``alpha_k / 2`` for ``p[cA]`` (lower, capped at
+    ``(alpha_k / 2) ** (1 / n_k)``) and for the runner-up (upper, clipped to ``1 - p1_lower``),
+    abstain when ``p1_lower <= p2_upper``, and the radius of ``bound``. The levels sum to
+    ``alpha``: ``alpha_K = final_share * alpha`` and ``alpha_k = (1 - final_share) * alpha /
+    (K - 1)`` before (``final_share=None``: ``alpha / K`` each).
 
     Stopping rules (exactly one of ``target_radius`` and ``tolerance``):
 
@@ -320,7 +368,7 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     ``max_{j != cA} p[j] <= p2_upper_k``. The counts at look ``k`` are those of ``n_k``
     independent samples (think of all ``n_max`` samples as drawn and the procedure as looking at
     prefixes), independent of the selection, so exact Clopper-Pearson with Bonferroni gives
-    ``P(not E_k) <= alpha / K`` (Clopper & Pearson 1934; the runner-up argument of
+    ``P(not E_k) <= alpha_k`` (Clopper & Pearson 1934; the runner-up argument of
     :func:`renyi_cert.intervals.top2_confidence`). A union bound over the ``K`` looks, a number
     fixed in advance, gives ``P(E_1 and ... and E_K) >= 1 - alpha``. On that event the bounds of
     the look ``tau`` where the procedure stops hold, whatever random rule chose ``tau``; since
@@ -331,8 +379,10 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     The stopping rules only choose ``tau``, so they cost no error, whatever ``futility_level``:
     ``futility_level`` trades forward passes against certifications given up, never against
     the guarantee. A schedule ``alpha_k = alpha 2^-k`` also sums to ``alpha``
-    without fixing ``K``, but gives the late looks -- where a large radius is certified -- a
-    much smaller share; with ``K`` known the even split ``alpha / K`` is better.
+    without fixing ``K``, but gives the late looks -- where the largest radii are certified --
+    a tiny share; with ``K`` known, half of ``alpha`` for the last look keeps its radii close to
+    those of a fixed-``n_max`` run while the early looks, which only need to certify inputs far
+    above the target, lose little at ``alpha / (2 (K - 1))``.
 
     Parameters
     ----------
@@ -347,19 +397,22 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     n_max : int
         The most estimation samples (>= n_start); the last look is at ``n_max``.
     alpha : float, default 0.001
-        Overall level, in ``(0, 1)``; each look uses ``alpha / K``.
+        Overall level, in ``(0, 1)``, split over the looks (``final_share``).
     target_radius : float, optional
         Target mode: the radius (> 0) to certify. Must not exceed the radius ``n_max`` unanimous
-        samples give at ``alpha / K`` (:class:`ValueError` otherwise: no input could reach it).
+        samples give at ``alpha_K`` (:class:`ValueError` otherwise: no input could reach it).
     tolerance : float, optional
         Best-radius mode: the gain (>= 0) below which further sampling is not worth it.
     relative : bool, default True
         Whether ``tolerance`` is relative to the current radius (else absolute, in l2 units).
     bound : str, default "renyi"
         The bound the rules watch, from :data:`renyi_cert.bounds.BOUNDS`.
-    futility_level : float, default 0.0
+    futility_level : float, default 0.01
         In ``[0, 0.5)``: how optimistic the completion the rules project to ``n_max`` is (see
         above); 0 gives up only when no data could reach the target.
+    final_share : float or None, default 0.5
+        The share of ``alpha`` for the last look, in ``(0, 1)`` (``(0, 1]`` with one look); the
+        other looks split the rest evenly. None: ``alpha / K`` for every look.
     n_start : int, default 100
         Size of the first look (>= 1).
     growth : float, default 2.0
@@ -396,7 +449,7 @@ def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: 
     """
     plan = plan_adaptive(sigma, n_max=n_max, alpha=alpha, target_radius=target_radius, tolerance=tolerance,
                          relative=relative, bound=bound, futility_level=futility_level, n_start=n_start,
-                         growth=growth, num_classes=_num_classes(backend))
+                         growth=growth, final_share=final_share, num_classes=_num_classes(backend))
     return certify_with_plan(backend, x, plan, n0=n0, batch_size=batch_size, generator=generator)
 
 
@@ -421,12 +474,13 @@ def certify_with_plan(backend: Backend, x: Any, plan: AdaptivePlan, *, n0: int, 
     top = _top_two(selection).top
     counts = np.zeros_like(selection)
     drawn = 0
-    for look, size in enumerate(plan.sizes, start=1):
+    for look, size in enumerate(plan.sizes):
         counts += _sample(backend, x, plan.sigma, size - drawn, batch_size, generator)
         drawn = size
-        reason = _stop_reason(plan, counts, top)
+        reason = _stop_reason(plan, look, counts, top)
         if reason is not None:
-            full = _certificate(counts, top, plan.sigma, plan.alpha_per_look, _METHOD, _BOUND_NAMES, n0, True)
+            level = plan.look_alphas[look]
+            full = _certificate(counts, top, plan.sigma, level, _METHOD, _BOUND_NAMES, n0, True)
             full = dataclasses.replace(full, alpha=plan.alpha)  # the overall level: all looks together
-            return AdaptiveCertificate(full, n0 + size, look, len(plan.sizes), reason, plan.alpha_per_look)
+            return AdaptiveCertificate(full, n0 + size, look + 1, len(plan.sizes), reason, level)
     raise AssertionError("unreachable: the last look always stops")  # pragma: no cover

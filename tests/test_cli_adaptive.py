@@ -62,8 +62,7 @@ def test_target_mode_rows_are_those_of_the_core_procedure(checkpoint, tmp_path, 
     model, _ = load_checkpoint(checkpoint)
     clf = SmoothedClassifier(model, SIGMA, 10, device="cpu", batch_size=100)
     data = load_dataset("mnist5k", "test")
-    plan = plan_adaptive(SIGMA, n_max=800, alpha=0.001, target_radius=0.3, n_start=50, futility_level=0.01,
-                         num_classes=10)
+    plan = plan_adaptive(SIGMA, n_max=800, alpha=0.001, target_radius=0.3, n_start=50, num_classes=10)
     for r, idx in enumerate(log.idx):
         res = certify_with_plan(clf, data.x[idx], plan, n0=20, batch_size=100,
                                 generator=clf.make_generator(derive_seed(0, int(idx))))
@@ -76,7 +75,9 @@ def test_target_mode_rows_are_those_of_the_core_procedure(checkpoint, tmp_path, 
     settings = json.loads(out.with_name("adaptive.tsv.json").read_text())
     assert settings["n"] is None
     assert settings["adaptive"] == {"n_max": 800, "looks": list(sizes), "bound": "renyi", "target_radius": 0.3,
-                                    "tolerance": None, "relative": True, "futility_level": 0.01}
+                                    "tolerance": None, "relative": True, "futility_level": 0.01,
+                                    "look_alphas": list(plan.look_alphas)}
+    assert plan.look_alphas[-1] == 0.0005
 
 
 def test_best_radius_mode_and_analyze(checkpoint, tmp_path, capsys):
@@ -134,11 +135,13 @@ def test_resume_refuses_a_log_of_the_previous_format(checkpoint, tmp_path, capsy
      "--adaptive certifies with exact Clopper-Pearson bounds on fresh samples only; drop --method goodman"),
     (["--adaptive", "--tolerance", "0.1", "--single-sample-set", "--allow-unguaranteed"], "drop --single-sample-set"),
     (["--adaptive", "--target-radius", "5", "--n-max", "1000"],
-     "--target-radius (5.0) must be at most 0.967938, the largest renyi radius --n-max (1000) samples can certify"),
+     "--target-radius (5.0) must be at most 0.984504, the largest renyi radius --n-max (1000) samples can certify"),
     (["--adaptive", "--tolerance", "0.1", "--n-max", "1000", "--n-start", "5000"],
      "--n-start (5000) must be <= --n-max (1000)"),
     (["--adaptive", "--tolerance", "0.1", "--futility-level", "0.7"], "--futility-level (0.7) must be < 0.5"),
     (["--adaptive", "--tolerance", "0.1", "--growth", "1"], "argument --growth: growth ('1') must be finite and > 1"),
+    (["--final-share", "0.5"], "--final-share is an option of --adaptive"),
+    (["--adaptive", "--tolerance", "0.1", "--final-share", "1"], "--final-share (1.0) must be in (0, 1)"),
 ])
 def test_adaptive_errors(checkpoint, tmp_path, capsys, extra, message):
     out = tmp_path / "bad.tsv"

@@ -27,6 +27,7 @@ from renyi_cert.sequential import (
     AdaptiveCertificate,
     certify_adaptive,
     look_sizes,
+    plan_adaptive,
 )
 
 SIGMA = 0.5
@@ -91,9 +92,10 @@ def test_target_mode_overclaim_rate_at_the_boundary(bound):
     for i in range(runs):
         p = BOUNDARY[i % len(BOUNDARY)]
         # every other run gives up early at a plausible (not the most favourable) completion
+        # and every third splits alpha evenly over the looks
         res = certify_adaptive(Fixed(p), None, SIGMA, alpha=ALPHA, target_radius=true_radius(p, 0, bound),
-                               bound=bound, futility_level=0.05 * (i % 2), generator=np.random.default_rng(1000 + i),
-                               **SIM)
+                               bound=bound, futility_level=0.05 * (i % 2), final_share=None if i % 3 == 0 else 0.5,
+                               generator=np.random.default_rng(1000 + i), **SIM)
         assert res.stop_reason in STOP_REASONS
         over += overclaims(res, p, bound)
         reached += res.stop_reason == "target reached"
@@ -164,11 +166,11 @@ def test_easy_input_stops_early():
 def test_out_of_reach_target_stops_early():
     # p1 = 0.7 has true Renyi radius about 0.26 at sigma 0.5; 1.0 is possible for some input at
     # n_max = 100 000 (the unanimous cap is higher), but not for this one
-    cap = radius_cap(100_000, alpha=0.001 / 11, sigma=SIGMA, bounds="renyi").radii["renyi"]
+    cap = radius_cap(100_000, alpha=0.001 / 2, sigma=SIGMA, bounds="renyi").radii["renyi"]
     assert cap > 1.0
     for seed in range(5):
         res = certify_adaptive(Fixed([0.7, 0.3]), None, SIGMA, n0=100, n_max=100_000, target_radius=1.0,
-                               generator=np.random.default_rng(seed))
+                               futility_level=0.0, generator=np.random.default_rng(seed))
         assert res.stop_reason == "target out of reach"
         # futility needs the most favourable completion (all remaining samples in the top class)
         # to fall short, which here happens once n is a few % of n_max
@@ -181,8 +183,8 @@ def test_futility_level_gives_up_sooner_and_keeps_reachable_targets():
     # most favourable completion keeps hoping to the end (the radius at n_max is close to 0.6),
     # while the plausible one gives up within the first few looks
     kw = dict(n0=100, n_max=100_000, target_radius=0.6)
-    strict = [certify_adaptive(Fixed([0.9, 0.1]), None, SIGMA, generator=np.random.default_rng(s), **kw)
-              for s in range(5)]
+    strict = [certify_adaptive(Fixed([0.9, 0.1]), None, SIGMA, futility_level=0.0,
+                               generator=np.random.default_rng(s), **kw) for s in range(5)]
     eager = [certify_adaptive(Fixed([0.9, 0.1]), None, SIGMA, futility_level=0.01,
                               generator=np.random.default_rng(s), **kw) for s in range(5)]
     assert {r.stop_reason for r in strict} == {"budget exhausted"}
@@ -197,7 +199,7 @@ def test_futility_level_gives_up_sooner_and_keeps_reachable_targets():
 
 def test_abstains_at_budget_on_a_tie():
     res = certify_adaptive(Fixed([0.5, 0.5]), None, SIGMA, n0=10, n_max=400, target_radius=0.01,
-                           generator=np.random.default_rng(3))
+                           futility_level=0.0, generator=np.random.default_rng(3))
     assert res.stop_reason == "budget exhausted"
     assert res.abstained and res.prediction == -1
     assert dict(res.certificate.radii) == {b: 0.0 for b in ALL_BOUNDS}
@@ -222,9 +224,12 @@ def test_certificate_fields():
     assert isinstance(res, AdaptiveCertificate) and isinstance(cert, renyi_cert.Certificate)
     assert list(cert.radii) == ["renyi", "cohen", "pixeldp"]
     assert cert.alpha == 0.01 and cert.guaranteed and cert.method == "clopper-pearson" and cert.n0 == 50
-    assert res.alpha_per_look == 0.01 / res.planned_looks
-    # the bounds are those of certify_from_counts at alpha / K on the last look's counts
-    assert cert.p1_lower <= (res.alpha_per_look / 2) ** (1 / cert.n)
+    # default split: half of alpha for the last look, the rest evenly over the others
+    plan = plan_adaptive(SIGMA, n_max=5000, alpha=0.01, target_radius=0.5, bound="cohen", num_classes=3)
+    assert plan.look_alphas == (0.005 / 6,) * 6 + (0.005,) and res.planned_looks == 7
+    assert res.look_alpha == plan.look_alphas[res.looks - 1]
+    # the bounds are those of certify_from_counts at the look's level on its counts
+    assert cert.p1_lower <= (res.look_alpha / 2) ** (1 / cert.n)
     with pytest.raises(Exception):
         res.looks = 3  # frozen
 
@@ -290,10 +295,12 @@ OK = dict(n0=10, n_max=1000, target_radius=0.5)
     (dict(tolerance=0.1), r"exactly one of target_radius \(0.5\) and tolerance \(0.1\)"),
     (dict(target_radius=0.0), r"target_radius \(0.0\) must be > 0"),
     (dict(target_radius=float("inf")), r"target_radius \(inf\) must be finite"),
-    (dict(target_radius=5.0), r"target_radius \(5.0\) must be at most 0.96\d*, the largest renyi radius n_max "
+    (dict(target_radius=5.0), r"target_radius \(5.0\) must be at most 0.98\d*, the largest renyi radius n_max "
                               r"\(1000\) samples can certify"),
     (dict(target_radius=None, tolerance=-0.1), r"tolerance \(-0.1\) must be >= 0"),
     (dict(futility_level=0.5), r"futility_level \(0.5\) must be < 0.5"),
+    (dict(final_share=1.0), r"final_share \(1.0\) must be in \(0, 1\)"),
+    (dict(final_share=0.0), r"final_share \(0.0\) must be > 0"),
     (dict(futility_level=-0.01), r"futility_level \(-0.01\) must be >= 0"),
     (dict(target_radius=None, tolerance="0.1"), r"tolerance \('0.1'\) must be a real number"),
 ])

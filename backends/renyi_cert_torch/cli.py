@@ -56,6 +56,7 @@ from renyi_cert._files import (
     file_sha256,
 )
 from renyi_cert.seeds import derive_seed
+from renyi_cert.sequential import DEFAULT_FINAL_SHARE, DEFAULT_FUTILITY_LEVEL
 
 __all__ = ["PROG", "COMMANDS", "DEFAULT_BOUNDS", "SIDECAR_FORMAT", "RESUME_KEYS", "SOFT_KEYS", "RUN_KEYS",
            "CertifyError", "planned_indices", "tsv_header", "format_row", "sidecar_path", "read_finished",
@@ -68,8 +69,10 @@ SIDECAR_FORMAT = "renyi_cert-certify/3"
 GUARANTEED_COLUMN = "guaranteed"
 #: Noisy forward passes spent on the row (selection + estimation), and why sampling stopped.
 COST_COLUMNS = (FORWARD_PASSES_COLUMN, STOP_COLUMN)
-#: Defaults of ``--n-start``, ``--growth`` and ``--futility-level`` (renyi_cert.sequential.certify_adaptive).
-ADAPTIVE_DEFAULTS = {"n_start": 100, "growth": 2.0, "futility_level": 0.01}
+#: Defaults of ``--n-start``, ``--growth``, ``--futility-level`` and ``--final-share``
+#: (those of renyi_cert.sequential.certify_adaptive).
+ADAPTIVE_DEFAULTS = {"n_start": 100, "growth": 2.0, "futility_level": DEFAULT_FUTILITY_LEVEL,
+                     "final_share": DEFAULT_FINAL_SHARE}
 # Settings a resumed run must share with the run it continues (they change the rows' meaning).
 RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
                "single_sample_set", "allow_unguaranteed", "adaptive", "skip", "seed")
@@ -330,9 +333,13 @@ def _add_adaptive_arguments(p: argparse.ArgumentParser) -> None:
                    help="0: give up only when no data could reach the target; beta > 0: project the remaining "
                         "samples at the upper beta-confidence bound of p1 (default: "
                         f"{ADAPTIVE_DEFAULTS['futility_level']})")
+    g.add_argument("--final-share", type=real_arg("final-share", 0.0, strict=True), default=None,
+                   help="share of alpha for the last look, the rest split evenly over the others (default: "
+                        f"{ADAPTIVE_DEFAULTS['final_share']})")
 
 
-_ADAPTIVE_ONLY = ("target_radius", "tolerance", "absolute_tolerance", "n_max", "futility_level", "n_start", "growth")
+_ADAPTIVE_ONLY = ("target_radius", "tolerance", "absolute_tolerance", "n_max", "futility_level", "n_start", "growth",
+                  "final_share")
 
 
 def _check_adaptive_flags(args) -> None:
@@ -363,7 +370,7 @@ def _adaptive_plan(args, sigma: float, num_classes: int):
 
 def _flag_names(message: str) -> str:
     """A core error message with its argument names spelled as the command's flags."""
-    for name in ("target_radius", "tolerance", "n_max", "n_start", "futility_level", "growth"):
+    for name in ("target_radius", "tolerance", "n_max", "n_start", "futility_level", "growth", "final_share"):
         message = message.replace(f"{name} (", f"--{name.replace('_', '-')} (")
     return message
 
@@ -373,7 +380,8 @@ def _adaptive_settings(plan) -> dict | None:
     if plan is None:
         return None
     return {"n_max": plan.n_max, "looks": list(plan.sizes), "bound": plan.bound, "target_radius": plan.target_radius,
-            "tolerance": plan.tolerance, "relative": plan.relative, "futility_level": plan.futility_level}
+            "tolerance": plan.tolerance, "relative": plan.relative, "futility_level": plan.futility_level,
+            "look_alphas": list(plan.look_alphas)}
 
 
 # ------------------------------------------------------------------------------------- certify
@@ -594,9 +602,10 @@ def _announce(args, run: _Loaded, todo: list, indices: list, adaptive, prog: str
         rule = (f"target radius {adaptive.target_radius:g}" if adaptive.target_radius is not None else
                 f"tolerance {adaptive.tolerance:g}" + ("" if adaptive.relative else " (absolute)"))
         how = (f"adaptive ({rule} on {adaptive.bound}, {len(adaptive.sizes)} looks from {adaptive.sizes[0]} to n_max "
-               f"{adaptive.n_max}, alpha {args.alpha:g} = {len(adaptive.sizes)} x {adaptive.alpha_per_look:.3g}, "
+               f"{adaptive.n_max}, alpha {args.alpha:g} split {adaptive.look_alphas[0]:.3g} per look and "
+               f"{adaptive.look_alphas[-1]:.3g} for the last, "
                f"futility level {adaptive.futility_level:g})")
-        n, alpha = adaptive.n_max, adaptive.alpha_per_look
+        n, alpha = adaptive.n_max, adaptive.look_alphas[-1]
     print(f"{prog}: certifying {len(todo)} of {len(indices)} examples of {run.dataset} ({args.split}) at sigma "
           f"{run.sigma:g}, n0 {args.n0}, {how}, bounds {', '.join(args.bound)}, device {run.device}", file=sys.stderr)
     if report:
