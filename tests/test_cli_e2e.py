@@ -296,7 +296,7 @@ def test_umbrella_errors_and_help(capsys):
 
 
 QUICK_DEMO = ["--epochs", "1", "--max-train", "200", "--max", "3", "--n0", "20", "--n", "100", "--batch", "60",
-              "--no-progress"]
+              "--target-radius", "0.3", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -318,8 +318,14 @@ def test_demo_quick(quick_demo):
     assert "| radius L | Renyi (Li et al.) | Cohen et al. | PixelDP |" in out
     assert f"alpha^(1/n) = {0.001 ** (1 / 100):.5f} (here p1_lower <= {0.0005 ** (1 / 100):.5f}" in out
     assert "(2 CPU threads)" in out  # the fixed thread count (demo.DEMO_THREADS) is printed
-    for name in ("model.pt", "certify.tsv", "certify.tsv.json", "certify.png", "certify.pdf", "table.md"):
+    for name in ("model.pt", "certify.tsv", "certify.tsv.json", "certify.png", "certify.pdf", "table.md",
+                 "adaptive.tsv", "adaptive.tsv.json"):
         assert (folder / "a" / name).is_file(), name
+    # step 4: the adaptive run of the same digits, its certified accuracy and forward passes beside the fixed run's
+    fixed, adaptive = (analyze.read_log(folder / "a" / name) for name in ("certify.tsv", "adaptive.tsv"))
+    np.testing.assert_array_equal(fixed.idx, adaptive.idx)
+    assert (f"forward passes: fixed n {int(fixed.forward_passes.sum()):,}, adaptive "
+            f"{int(adaptive.forward_passes.sum()):,}") in out
     assert len(analyze.read_log(folder / "a" / "certify.tsv")) == 3
     assert math.isfinite(float(out.split("total ")[1].split(" s")[0]))
     # --figure: the certified-accuracy plot as a small PNG
@@ -358,6 +364,9 @@ def test_demo_bad_flag(capsys):
     assert "n (0) must be an integer >= 1" in capsys.readouterr().err
     assert demo.main(["--alpha", "0"]) == 2
     assert "argument --alpha: alpha ('0') must be in the open interval (0, 1)" in capsys.readouterr().err
+    # a target radius n samples cannot certify is refused before training
+    assert demo.main(["--n", "100", "--out", "/nonexistent-never-written"]) == 2
+    assert "--target-radius: target_radius (1.0) must be at most" in capsys.readouterr().err
 
 
 def test_demo_out_under_a_file_is_refused_before_training(tmp_path, capsys):
