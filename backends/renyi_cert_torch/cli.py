@@ -1,24 +1,19 @@
 """Command-line tools: ``renyi-cert {train,certify,analyze,attack}`` and ``certify``.
 
-``certify`` certifies a trained checkpoint on a dataset split and writes one TSV row per example.
-The first six columns are those of Cohen et al.'s ``certify.py`` (``idx label predict radius
-correct time``; ``radius`` is the first bound's, ``time`` in seconds), so their analysis scripts
-read our logs; then ``p1_lower p2_upper``, one ``radius_<bound>`` column per bound and
-``guaranteed`` (1 when the row's certificate holds with probability ``1 - alpha``; 0 only under
-``--allow-unguaranteed``, which ``--method sison-glaz/goodman`` and ``--single-sample-set`` need).
-Each row is flushed as it is written.
+``certify`` certifies a trained checkpoint on a dataset split and writes one TSV row per example,
+flushed as it is written; the columns, the settings file and the resume checks are those of
+:mod:`renyi_cert_torch.certify_log`. Rows carry ``guaranteed = 0`` only under
+``--allow-unguaranteed``, which ``--method sison-glaz/goodman`` and ``--single-sample-set``
+need. ``--adaptive`` certifies each example sequentially (:mod:`renyi_cert.sequential`) with a
+target radius or a tolerance, and the ``forward_passes`` column says what each row cost.
 
 One writer per log: a run holds an exclusive lock on ``<out>.lock`` from before it reads or
 creates the log until it ends; a second run on the same ``--out`` stops at once, naming the
 holder's process id.
 
-The settings go to a sidecar ``<out>.json`` (the TSV stays plain), written atomically.
-``--resume`` checks the settings that give the rows their meaning (:data:`RESUME_KEYS`), drops a
-truncated last line and certifies only the missing indices; it then rewrites the sidecar: the top
-level records the current run's settings (``batch``, ``device``, ``checkpoint`` path, versions),
-and ``runs`` lists every run that wrote to the log, in order, each with its start time, those
-settings (:data:`RUN_KEYS`) and ``first_row`` (how many data rows the log held when it started),
-so that every row can be traced to the run, batch size and device that wrote it.
+``--resume`` checks the settings that give the rows their meaning, drops a truncated last line
+and certifies only the missing indices; it then rewrites the settings file with this run added
+to its history, so that every row can be traced to the run, batch size and device that wrote it.
 Every example ``idx`` gets its own noise seed derived from ``(--seed, idx)``, so a resumed run
 writes the same rows as an uninterrupted one (on the same device and batch size).
 """
@@ -31,7 +26,6 @@ import math
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -46,7 +40,6 @@ from renyi_cert._cli import (
     interruptible,
     real_arg,
 )
-from renyi_cert.analyze.logs import FIXED_STOP, FORWARD_PASSES_COLUMN, STOP_COLUMN
 from renyi_cert._files import (
     LockedError,
     OutputPathError,
@@ -58,118 +51,36 @@ from renyi_cert._files import (
 from renyi_cert.seeds import derive_seed
 from renyi_cert.sequential import DEFAULT_FINAL_SHARE, DEFAULT_FUTILITY_LEVEL
 
+from .certify_log import (
+    FIXED_STOP,
+    RESUME_KEYS,
+    RUN_KEYS,
+    SIDECAR_FORMAT,
+    SOFT_KEYS,
+    CertifyError,
+    check_resume,
+    format_row,
+    planned_indices,
+    read_finished,
+    run_entry,
+    sidecar_path,
+    tsv_header,
+)
+
 __all__ = ["PROG", "COMMANDS", "DEFAULT_BOUNDS", "SIDECAR_FORMAT", "RESUME_KEYS", "SOFT_KEYS", "RUN_KEYS",
            "CertifyError", "planned_indices", "tsv_header", "format_row", "sidecar_path", "read_finished",
            "radius_cap_note", "certify_examples", "build_certify_parser", "certify_main", "main"]
 
 PROG = "renyi-cert"
 COMMANDS = ("train", "certify", "analyze", "attack")
-SIDECAR_SUFFIX = ".json"
-SIDECAR_FORMAT = "renyi_cert-certify/3"
-GUARANTEED_COLUMN = "guaranteed"
-#: Noisy forward passes spent on the row (selection + estimation), and why sampling stopped.
-COST_COLUMNS = (FORWARD_PASSES_COLUMN, STOP_COLUMN)
 #: Defaults of ``--n-start``, ``--growth``, ``--futility-level`` and ``--final-share``
 #: (those of renyi_cert.sequential.certify_adaptive).
 ADAPTIVE_DEFAULTS = {"n_start": 100, "growth": 2.0, "futility_level": DEFAULT_FUTILITY_LEVEL,
                      "final_share": DEFAULT_FINAL_SHARE}
-# Settings a resumed run must share with the run it continues (they change the rows' meaning).
-RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
-               "single_sample_set", "allow_unguaranteed", "adaptive", "skip", "seed")
-# Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
-SOFT_KEYS = ("batch", "device")
-# What the sidecar's ``runs`` history records of each run that wrote to the log.
-RUN_KEYS = SOFT_KEYS + ("checkpoint", "torch", "renyi_cert")
 INTERRUPT_NOTE = "the rows written so far are kept; run again with --resume to continue the log"
 
 
-class CertifyError(Exception):
-    """A user error in ``certify`` (printed as ``certify: error: ...``, exit status 2)."""
-
-
 # ------------------------------------------------------------------------------------ helpers
-
-
-def planned_indices(num_examples: int, skip: int = 1, max_examples: int | None = None) -> list[int]:
-    """Indices 0, skip, 2*skip, ... below ``num_examples``, at most ``max_examples`` of them."""
-    idx = list(range(0, num_examples, skip))
-    return idx if max_examples is None else idx[:max_examples]
-
-
-def tsv_header(bounds: Sequence[str]) -> str:
-    """The header row (no newline)."""
-    return "\t".join(["idx", "label", "predict", "radius", "correct", "time", "p1_lower", "p2_upper"]
-                     + [f"radius_{b}" for b in bounds] + [GUARANTEED_COLUMN, *COST_COLUMNS])
-
-
-def _num(v: float) -> str:
-    v = float(v)
-    if math.isinf(v):
-        return "inf"
-    return format(v, ".8g")
-
-
-def format_row(idx: int, label: int, cert, seconds: float, bounds: Sequence[str], *, forward_passes: int,
-               stop: str = FIXED_STOP) -> str:
-    """One TSV row (no newline) from a :class:`renyi_cert.certificate.Certificate`.
-
-    ``forward_passes`` is the number of noisy samples drawn for the row, ``stop`` the reason
-    sampling stopped (:data:`FIXED_STOP`, or an adaptive stop reason; spaces become "-").
-    """
-    pred = int(cert.prediction)
-    cells = ([str(int(idx)), str(int(label)), str(pred), _num(cert.radii[bounds[0]]), str(int(pred == int(label))),
-              f"{seconds:.3f}", _num(cert.p1_lower), _num(cert.p2_upper)] + [_num(cert.radii[b]) for b in bounds]
-             + [str(int(bool(cert.guaranteed))), str(int(forward_passes)), stop.replace(" ", "-")])
-    return "\t".join(cells)
-
-
-def sidecar_path(out: str | os.PathLike) -> Path:
-    """Where the settings of a certification log are kept: ``<out>.json``."""
-    return Path(os.fspath(out) + SIDECAR_SUFFIX)
-
-
-def read_finished(path: str | os.PathLike, header: str) -> list[int]:
-    """Indices already certified in an existing log; drops a truncated last line (in place).
-
-    Raises
-    ------
-    CertifyError
-        If the header differs from ``header``, a complete row is malformed, or an ``idx`` appears
-        more than once (two runs wrote to the log).
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1  # 0 if even the header is incomplete
-        dropped = data[cut:].decode("utf-8", "replace")
-        print(f"certify: dropping a truncated last line of {path}: {dropped!r}", file=sys.stderr)
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
-        data = data[:cut]
-    lines = data.decode("utf-8").splitlines()
-    if not lines:
-        return []
-    if lines[0] != header:
-        raise CertifyError(f"--resume: the header of {path} does not match the current settings "
-                           f"(file: {lines[0]!r}; expected: {header!r})")
-    ncols = header.count("\t") + 1
-    done = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        cells = line.split("\t")
-        if len(cells) != ncols:
-            raise CertifyError(f"--resume: line {lineno} of {path} has {len(cells)} cells, expected {ncols}")
-        try:
-            done.append(int(cells[0]))
-        except ValueError:
-            raise CertifyError(f"--resume: line {lineno} of {path}: idx {cells[0]!r} is not an integer") from None
-    from renyi_cert.analyze import format_idx_list
-
-    seen: set[int] = set()
-    dup = sorted({i for i in done if i in seen or seen.add(i)})
-    if dup:
-        raise CertifyError(f"--resume: {path} holds idx {format_idx_list(dup)} more than once (two runs may have written to it); "
-                           "it cannot be continued: certify into another --out, or --force to start over")
-    return done
 
 
 def radius_cap_note(*, sigma: float, n: int, alpha: float, method: str, bounds: Sequence[str], num_classes: int,
@@ -492,42 +403,6 @@ def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None) -> dict:
     }
 
 
-def _run_entry(settings: dict, first_row: int) -> dict:
-    """One entry of the sidecar's ``runs`` history: when a run started, its :data:`RUN_KEYS` and
-    ``first_row`` (data rows already in the log when it started)."""
-    entry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "first_row": int(first_row)}
-    entry.update({k: settings.get(k) for k in RUN_KEYS})
-    return entry
-
-
-def _check_resume(sidecar: Path, settings: dict, prog: str) -> dict:
-    """Check the saved settings of a log against the current ones; return the saved settings."""
-    if not sidecar.exists():
-        raise CertifyError(f"--resume: the settings file {sidecar} is missing, so the existing log cannot be "
-                           "checked against the current settings; use --force to start over")
-    try:
-        saved = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CertifyError(f"--resume: cannot read the settings file {sidecar}: {exc}") from None
-    if not isinstance(saved, dict):
-        raise CertifyError(f"--resume: the settings file {sidecar} holds a JSON {type(saved).__name__}, not an "
-                           "object of settings; restore it, or use --force to start over")
-    if saved.get("format") != SIDECAR_FORMAT:
-        raise CertifyError(f"--resume: {sidecar} has format {saved.get('format')!r}, not {SIDECAR_FORMAT!r} (the log "
-                           "was written by another version, with other columns); certify into another --out, or "
-                           "--force to start over")
-    diffs = [f"{k}: {saved.get(k)!r} in the log, {settings[k]!r} now" for k in RESUME_KEYS
-             if saved.get(k) != settings[k]]
-    if diffs:
-        raise CertifyError("--resume: the existing log was made with other settings (" + "; ".join(diffs)
-                           + "); use the same settings, another --out, or --force to start over")
-    for k in SOFT_KEYS:
-        if saved.get(k) != settings[k]:
-            print(f"{prog}: warning: {k} was {saved.get(k)!r} and is now {settings[k]!r}: the resumed rows are "
-                  "valid but not bit-identical to those of an uninterrupted run", file=sys.stderr)
-    return saved
-
-
 def _check_unguaranteed(args) -> None:
     """Refuse the procedures without the 1 - alpha guarantee unless --allow-unguaranteed is given."""
     from renyi_cert.intervals import GUARANTEED_METHODS
@@ -566,8 +441,8 @@ def _resume_state(args, out: Path, settings: dict, header: str, run: _Loaded, pr
     if not out.exists():
         print(f"{prog}: --resume: {out} does not exist yet; starting a new log", file=sys.stderr)
         return [], []
-    saved = _check_resume(sidecar_path(out), settings, prog)
-    runs = saved.get("runs") if isinstance(saved.get("runs"), list) else [_run_entry(saved, 0)]
+    saved = check_resume(sidecar_path(out), settings, prog)
+    runs = saved.get("runs") if isinstance(saved.get("runs"), list) else [run_entry(saved, 0)]
     done = read_finished(out, header)
     size = len(run.data)
     outside = [i for i in done if not 0 <= i < size]
@@ -586,7 +461,7 @@ def _open_log(args, out: Path, settings: dict, header: str, done: list, runs: li
     header; returns whether the log was started afresh."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fresh = not (args.resume and out.exists() and out.stat().st_size > 0)
-    settings["runs"] = ([] if fresh else runs) + [_run_entry(settings, len(done))]
+    settings["runs"] = ([] if fresh else runs) + [run_entry(settings, len(done))]
     atomic_write_text(sidecar_path(out), json.dumps(settings, indent=2) + "\n")
     if fresh:
         with open(out, "w", encoding="utf-8") as fh:
