@@ -285,6 +285,29 @@ def test_pgd_linf_on_mnist_drives_accuracy_down(mnist_model):
     assert abs(res[2].mean_perturbation_norm - 0.3) < 1e-6  # linf steps saturate the ball
 
 
+def test_projected_gradient_ascent_is_the_loop_of_pgd(mnist_model):
+    # pgd = projected_gradient_ascent with the EOT gradient of the attack loss, from pgd's random start:
+    # any loss can be plugged in (adversarial training passes the TRADES KL gradient)
+    model, x, y = mnist_model
+    x, y = x[:20], y[:20]
+    eps, steps = 0.2, 5
+    from renyi_cert_torch.attacks.projected_gradient import _random_start
+
+    x_pgd = A.pgd(model, x, y, eps=eps, norm="linf", steps=steps, generator=_gen(4))
+    start = _random_start(x, eps, "linf", _gen(4))
+    grad = lambda z: A.eot_gradient(model, z, y, 0.0).grad  # noqa: E731
+    x_loop = A.projected_gradient_ascent(grad, x, start, eps=eps, norm="linf", steps=steps, step_size=2.5 * eps / steps)
+    assert torch.equal(x_pgd, x_loop)
+    # a custom loss: ascent on the sum of the pixels moves every pixel up by eps (within [0, 1])
+    up = A.projected_gradient_ascent(torch.ones_like, x, x, eps=0.1, norm="linf", steps=2, step_size=0.07)
+    assert torch.allclose(up, (x + 0.1).clamp(max=1.0))
+    with pytest.raises(ValueError, match=r"start \(shape \(3, 1, 28, 28\)\) and x \(shape \(20, 1, 28, 28\)\) must "
+                                         r"have the same shape"):
+        A.projected_gradient_ascent(torch.ones_like, x, x[:3], eps=0.1, norm="linf", steps=1, step_size=0.1)
+    with pytest.raises(ValueError, match=r"step_size \(0\.0\) must be > 0"):
+        A.projected_gradient_ascent(torch.ones_like, x, x, eps=0.1, norm="l2", steps=1, step_size=0.0)
+
+
 def test_pgd_under_noise_with_eot_and_transfer(mnist_model):
     model, x, y = mnist_model
     x, y = x[:60], y[:60]
@@ -617,6 +640,39 @@ def test_cli_end_to_end(checkpoint, capsys):
                  "--device", "cpu", "--out", str(out3), "--no-progress", "--no-plot"])
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(_read_tsv(out3)) == strip(_read_tsv(out))
+
+
+def test_cli_attacks_adversarially_trained_checkpoints(checkpoint, capsys):
+    # PGD-AT and TRADES checkpoints (sigma 0 in their config) are base classifiers like any other: attacked
+    # without noise (deterministic: the same TSV twice), smoothed with --sigma, and as a transfer source.
+    from renyi_cert_torch.train import TrainConfig, load_checkpoint, save_checkpoint
+
+    path, path_noisy, d = checkpoint
+    model, _ = load_checkpoint(path)
+    pgd_at, trades = d / "pgd-at.pt", d / "trades.pt"
+    save_checkpoint(pgd_at, model, TrainConfig(mode="pgd-at", epochs=1))
+    save_checkpoint(trades, model, TrainConfig(mode="trades", epochs=1, attack_steps=10))
+    common = ["--eps", "0,0.2", "--steps", "3", "--max", "8", "--device", "cpu", "--no-progress", "--no-plot"]
+    outs = [d / "trades-a.tsv", d / "trades-b.tsv"]
+    for out in outs:
+        assert attack_main(["--checkpoint", str(trades), "--seed", str(len(out.name)), "--out", str(out), *common]) == 0
+    rows = _read_tsv(outs[0])
+    assert all(r["sigma"] == "0" and r["eot"] == "1" and r["transfer"] == "0" for r in rows)
+    assert float(rows[0]["clean_accuracy"]) == float(rows[0]["base_clean_accuracy"])  # no noise: the vote is f(x)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(_read_tsv(outs[1])) == strip(rows)
+    assert "clean accuracy (sigma 0: the model's own prediction)" in capsys.readouterr().out
+    out = d / "trades-smoothed.tsv"
+    assert attack_main(["--checkpoint", str(trades), "--sigma", "0.5", "--votes", "5", "--eot", "2",
+                        "--out", str(out), *common]) == 0
+    assert all(r["sigma"] == "0.5" and r["eot"] == "2" for r in _read_tsv(out))
+    assert "clean accuracy (smoothed, 5 votes)" in capsys.readouterr().out
+    for target in (path_noisy, trades):
+        out = d / f"transfer-{target.stem}.tsv"
+        assert attack_main(["--checkpoint", str(target), "--transfer-from", str(pgd_at), "--votes", "5",
+                            "--out", str(out), *common]) == 0
+        assert all(r["transfer"] == "1" and r["source_sigma"] == "0" and r["eot"] == "1" for r in _read_tsv(out))
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("flags, message", [

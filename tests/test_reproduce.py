@@ -95,13 +95,18 @@ def test_cifar10_pipeline_on_generated_files(reproduce, tmp_path, capsys):
     md = check_outputs(out, "cifar10")
     # Table 1 analog at the paper's CIFAR-10 radius 36/255, next to the paper's numbers
     assert f"L = {36 / 255:.4g}" in md and "65.6 %" in md and "80.5 %" in md
-    # the seven-conv network was trained in the three modes and cached
+    # the seven-conv network was trained in the five modes and cached
     saved = sorted(p.name for p in (work / "ckpt").glob("*.pt"))
-    assert saved == ["gaussian-sigma0.3922.pt", "none.pt", "stn-sigma0.3922.pt"]
+    assert saved == ["gaussian-sigma0.3922.pt", "none.pt", "pgd-at.pt", "stn-sigma0.3922.pt", "trades.pt"]
     from renyi_cert_torch.train import load_checkpoint
 
     _, config = load_checkpoint(work / "ckpt" / "stn-sigma0.3922.pt")
     assert config["arch"] == "cifar_cnn7" and config["dataset"] == "cifar10" and config["max_train"] == 16
+    # TRADES with the official CIFAR-10 settings (beta 6, eps 0.031) but the plan's 2 attack steps
+    _, config = load_checkpoint(work / "ckpt" / "trades.pt")
+    assert (config["beta"], config["attack_eps"], config["attack_steps"], config["max_train"]) == (6.0, 0.031, 2, 16)
+    assert "Wong et al. 2018, cascade — quoted from the paper's Table 1, not re-run" in md
+    assert "58.7 %" in md and "68.8 % (natural)" in md
     assert "Rényi radius cap" in capsys.readouterr().out
 
 
@@ -111,11 +116,20 @@ def test_mnist5k_tiny_run_is_cached_and_reproducible(reproduce, tmp_path, capsys
     assert reproduce.main(argv) == 0
     first = check_outputs(out, "mnist5k")
     assert "69.0 %" in first and "98.9 %" in first and "L = 1.58" in first
+    # Wong et al.'s published numbers, marked as quoted; the TRADES and PGD-AT baselines in Figures 1 and 2
+    assert "| Wong et al. 2018, single model — quoted from the paper's Table 1, not re-run |  | 43.5 % |" in first
+    assert "74.6 %" in first and "81.4 % (natural)" in first
+    assert "| TRADES | empirical: PGD-ℓ2, no certificate |" in first
+    for row in ("STN: transfer PGD from PGD-AT", "TRADES: white-box PGD", "TRADES: transfer PGD from PGD-AT"):
+        assert first.count(f"| {row} |") == 2, row  # the l2 and the l_inf table
+    assert "Baselines: PGD-AT (Madry et al.): 1 epoch(s) on 256 training examples, ℓ∞ attack ε = 0.3, 2 steps" in first
+    assert re.search(r"TRADES: 1 epoch\(s\) on 256 training examples, .*, β = 1; clean accuracy on all 1000 test "
+                     r"examples \d+\.\d %", first)
     capsys.readouterr()
     assert reproduce.main(argv) == 0
     log = capsys.readouterr().out
     assert "training ..." not in log and "computing ..." not in log
-    assert log.count("reusing") == 3 and "cached" in log
+    assert log.count("reusing") == 5 and "cached" in log
     second = (out / "mnist5k_results.md").read_text()
     # the reused checkpoints' training times are reported from their sidecar files, marked cached
     assert re.search(r"\| train stn-sigma0\.7 \| \d+ \| yes \|", second)
@@ -129,6 +143,7 @@ def test_mnist5k_tiny_run_is_cached_and_reproducible(reproduce, tmp_path, capsys
 
 @pytest.mark.parametrize("argv, message", [
     (["--epochs", "0"], r"--epochs \(0\) must be an integer >= 1"),
+    (["--adv-epochs", "0"], r"--adv-epochs \(0\) must be an integer >= 1"),
     (["--max-test", "-2"], r"--max-test \(-2\) must be an integer >= 1"),
     (["--sigmas", "0.5,x"], r"--sigmas \('0.5,x'\) must be comma-separated numbers"),
     (["--sigmas", "0.5,-1"], r"--sigmas \('0.5,-1'\) must be finite numbers > 0"),

@@ -240,7 +240,7 @@ def test_config_defaults():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(dataset="svhn"), r"dataset \('svhn'\) must be one of 'mnist', 'mnist5k', 'cifar10'"),
-    (dict(mode="adv"), r"mode \('adv'\) must be one of 'stn', 'gaussian', 'none'"),
+    (dict(mode="adv"), r"mode \('adv'\) must be one of 'stn', 'gaussian', 'none', 'pgd-at', 'trades'"),
     (dict(arch=""), r"arch \(''\) must be one of"),
     (dict(sigma=-1.0), r"sigma \(-1\.0\) must be >= 0"),
     (dict(sigma=float("nan")), r"sigma \(nan\) must be finite and >= 0"),

@@ -25,7 +25,21 @@ from renyi_cert_torch.train_cli import main as train_main  # noqa: E402
     (["--seed", "-3"], r"seed \(-3\) must be an integer >= 0"),
     (["--max-train", "0"], r"max-train \(0\) must be an integer >= 1"),
     (["--dataset", "svhn"], r"argument --dataset: dataset \('svhn'\) must be one of mnist, mnist5k, cifar10"),
-    (["--mode", "adv"], r"argument --mode: mode \('adv'\) must be one of stn, gaussian, none"),
+    (["--mode", "adv"], r"argument --mode: mode \('adv'\) must be one of stn, gaussian, none, pgd-at, trades"),
+    (["--mode", "pgd-at", "--sigma", "0.5"], r"--sigma \(0\.5\) is not used by --mode pgd-at, which trains without"),
+    (["--attack-eps", "0.3"], r"--attack-eps \(0\.3\) is used only by --mode pgd-at and --mode trades; drop "
+                              r"--attack-eps with --mode stn"),
+    (["--mode", "none", "--attack-steps", "7"], r"--attack-steps \(7\) is used only by --mode pgd-at"),
+    (["--mode", "pgd-at", "--beta", "1"], r"--beta \(1\) is used only by --mode trades; drop --beta with --mode pgd-at"),
+    (["--mode", "trades", "--attack-norm", "l2"], r"--attack-eps is required with --attack-norm l2"),
+    (["--mode", "pgd-at", "--attack-eps", "8"], r"attack_eps \(8\.0\) must be <= 1 for an l_inf attack: pixels are in "
+                                                r"\[0, 1\] \(did you mean 8/255 = 0\.03137\?\)"),
+    (["--mode", "pgd-at", "--attack-eps", "0"], r"argument --attack-eps: attack-eps \('0'\) must be finite and > 0"),
+    (["--mode", "pgd-at", "--attack-steps", "0"], r"argument --attack-steps: attack-steps \(0\) must be an integer >= 1"),
+    (["--mode", "pgd-at", "--attack-step-size", "-1"],
+     r"argument --attack-step-size: attack-step-size \('-1'\) must be finite and > 0"),
+    (["--mode", "pgd-at", "--attack-norm", "l1"], r"argument --attack-norm: attack-norm \('l1'\) must be one of linf, l2"),
+    (["--mode", "trades", "--beta", "-1"], r"argument --beta: beta \('-1'\) must be finite and >= 0"),
     (["--arch", "resnet"], r"arch \('resnet'\) must be one of 'mnist_cnn', 'cifar_cnn7'"),
     (["--arch", "nope_mod:Net"], r"arch \('nope_mod:Net'\) is an import path; .* pass --trust-arch-import"),
     (["--arch", "nope_mod:Net", "--trust-arch-import"], r"cannot import module 'nope_mod'"),
@@ -174,3 +188,20 @@ def test_diverged_training_writes_no_checkpoint(tmp_path, capsys):
     assert "renyi-cert train: error: training diverged in epoch 1: the mean loss is nan" in err
     assert "no checkpoint written" in err
     assert not out.exists()
+
+
+def test_cli_adversarial_mode_trains_records_the_attack_and_reports_its_cost(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train_cli, "ATTACK_EVAL_MAX", 40)
+    monkeypatch.chdir(tmp_path)  # the default --out goes to runs/ under the current folder
+    code = train_main(["--mode", "trades", "--max-train", "64", "--epochs", "1", "--batch-size", "32",
+                       "--attack-steps", "2", "--beta", "2", "--device", "cpu", "--no-progress"])
+    assert code == 0
+    out = tmp_path / "runs" / "mnist5k-trades-linf0.3-seed0.pt"
+    _, cfg = load_checkpoint(out)
+    assert (cfg["mode"], cfg["attack_norm"], cfg["attack_eps"], cfg["attack_steps"], cfg["beta"], cfg["sigma"]) == \
+        ("trades", "linf", 0.3, 2, 2.0, 0.0)
+    stdout = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"cost: [\d.]+ s per epoch \(mean of 1\) = [\d.]+ x a plain epoch \([\d.]+ s, estimated from a "
+                     r"few timed plain steps of the same model\); nominal 4 x", stdout), stdout
+    assert re.search(r"under the training attack \(PGD l_inf, eps 0\.3, 2 steps of 0\.375, first 40 images\) "
+                     r"[01]\.\d{4}", stdout), stdout

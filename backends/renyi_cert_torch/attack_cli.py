@@ -18,7 +18,11 @@ Robust accuracy is judged by the smoothed classifier (majority vote over ``--vot
 draws, default 100) at the clean and at the attacked input; see
 ``renyi_cert_torch.attacks`` for how each attack's output becomes a point of size eps.
 ``--transfer-from`` crafts the attack on another checkpoint (black box; default noise level:
-that checkpoint's sigma) and judges on ``--checkpoint``.
+that checkpoint's sigma) and judges on ``--checkpoint``. Checkpoints of the empirical defences
+(``renyi-cert train --mode pgd-at`` or ``--mode trades``) record sigma 0, so by default they are
+attacked and judged without noise (one deterministic pass per vote, no EOT); ``--sigma`` smooths
+them, and as ``--transfer-from`` sources (the paper's black-box setting uses a PGD-AT model) they
+are attacked without noise.
 
 The TSV and the plot are written atomically once the run is complete; ``--out`` is checked
 before the checkpoint is read. A checkpoint whose architecture is an import path (``module:Class``)
@@ -291,7 +295,8 @@ def _print_rows(rows: Sequence[dict], results, votes: int, seconds: float) -> No
     print("\t".join(("eps", "robust_accuracy", "n_robust", "n")))
     for r in rows:
         print(f"{r['eps']:g}\t{r['robust_accuracy']:.4f}\t{r['n_robust']}\t{r['n']}")
-    print(f"clean accuracy (smoothed, {votes} votes): {results[0].clean_accuracy:.4f}; "
+    judge = f"smoothed, {votes} votes" if results[0].sigma > 0 else "sigma 0: the model's own prediction"
+    print(f"clean accuracy ({judge}): {results[0].clean_accuracy:.4f}; "
           f"base model without noise: {results[0].base_clean_accuracy:.4f}; {seconds:.1f} s")
 
 

@@ -20,6 +20,47 @@ Modes (``MODES``), for a batch (x, y) and x' = x + N(0, sigma^2 I):
 ``"none"``
     Plain training: ``L = CE(f(x), y)``; sigma is not used (``TrainConfig`` records a sigma > 0 as
     given, with a ``UserWarning``; ``renyi-cert train`` refuses ``--sigma`` > 0 with ``--mode none``).
+``"pgd-at"``
+    Adversarial training (Madry, Makelov, Schmidt, Tsipras & Vladu, ICLR 2018):
+    ``L = CE(f(x_adv), y)`` where x_adv is the last iterate of PGD on CE(f(.), y) in the
+    ``attack_norm`` ball of radius ``attack_eps`` around x (intersected with [0, 1]), from a
+    uniform random start, ``attack_steps`` steps of ``attack_step_size``.
+``"trades"``
+    TRADES (Zhang, Yu, Jiao, Xing, El Ghaoui & Jordan, ICML 2019):
+    ``L = CE(f(x), y) + beta * KL(softmax(f(x)) || softmax(f(x_adv)))`` (:func:`trades_loss`;
+    the KL is summed over classes and averaged over the batch, and its gradient flows through
+    both f(x) and f(x_adv), as in the official ``trades.py``), where x_adv is the last iterate
+    of projected gradient ascent on that KL from x + 0.001 N(0, I) (the official start).
+
+Both adversarial modes train without noise (sigma is not used, as for ``"none"``) and craft
+x_adv with the model in eval mode (dropout off; as the official ``trades.py``), by the attack
+loop of :mod:`renyi_cert_torch.attacks` (:func:`~renyi_cert_torch.attacks.pgd` for PGD-AT;
+:func:`~renyi_cert_torch.attacks.projected_gradient_ascent` with the KL gradient for TRADES);
+the training step then runs in train mode. TRADES feeds [x; x_adv] through the network in one
+pass (the official code makes separate passes, so its dropout masks differ between the CE
+term and the KL target; our models' dropout draws independent masks for the two halves).
+Default attack settings (``PUBLISHED_ATTACKS``, l_inf; an l2 attack needs an explicit
+``attack_eps``):
+
+    mode / data     eps     steps  step    beta  source
+    pgd-at MNIST    0.3     40     0.01    -     Madry et al., mnist_challenge config.json
+    pgd-at CIFAR-10 8/255   10     2/255   -     Madry et al., cifar10_challenge config.json
+    trades MNIST    0.3     40     0.01    1.0   Zhang et al., official train_trades_mnist.py
+    trades CIFAR-10 0.031   10     0.007   6.0   Zhang et al., official train_trades_cifar10.py
+
+(The official CIFAR-10 script first defaulted to beta = 1.0 and later to 6.0, the value its
+README recommends; we use 6.0.) When ``attack_eps``, ``attack_steps`` or the norm differ from
+the published values and no ``attack_step_size`` is given, the step is 2.5 eps / steps (the
+rule of Madry et al. that :func:`~renyi_cert_torch.attacks.pgd` uses too). The optimiser stays
+Adam at ``lr`` (TRADES's scripts use SGD with momentum for 80-100 epochs; Madry et al.'s MNIST
+model, Adam 1e-4 for 100,000 steps of 50 examples).
+
+Cost per batch, in units of a plain training step (:func:`nominal_step_cost`): "none" and
+"gaussian" 1; "stn" 2 (a forward-backward pass over twice the batch); "pgd-at" steps + 1 (one
+forward-backward pass per attack step, then the training step); "trades" steps + 2 (the attack
+steps, then a training step over [x; x_adv]) plus one forward pass for the clean target of
+the attack. An attack step computes no weight gradients, so the measured ratios are lower
+(``benchmarks/bench_train.py``).
 
 The noise is added in [0, 1] pixel units, the space the smoothed classifier certifies in, and
 x' is **not clipped** to [0, 1] (certification adds unclipped Gaussian noise too; clipping would
@@ -80,24 +121,38 @@ from renyi_cert._files import atomic_output, check_output_path
 from renyi_cert._validate import check_choice, check_positive_int, check_real
 from renyi_cert.seeds import spawn_seeds
 
+from .attacks import NORMS, pgd, project, projected_gradient_ascent
 from .data import DATASETS, DataSplit, load_dataset
 from .devices import resolve_device
 from .models import build_model, check_arch, check_arch_trust
 from .modes import eval_mode
 from .smoothing import check_finite_logits, warn_if_sigma_off_scale
 
-__all__ = ["MODES", "DEFAULT_GAMMA", "CHECKPOINT_FORMAT", "PAPER_SIGMA", "DEFAULT_ARCH", "check_config_dict",
-           "TrainConfig", "EpochStats", "TrainResult", "stn_loss", "train_epoch", "train", "evaluate_accuracy",
-           "save_checkpoint", "load_checkpoint", "TrainingDivergedError"]
+__all__ = ["MODES", "NOISY_MODES", "ADVERSARIAL_MODES", "DEFAULT_GAMMA", "CHECKPOINT_FORMAT", "PAPER_SIGMA",
+           "DEFAULT_ARCH", "PUBLISHED_ATTACKS", "check_config_dict", "TrainConfig", "AdversarialSettings",
+           "EpochStats", "TrainResult", "stn_loss", "trades_loss", "pgd_at_examples", "trades_examples",
+           "nominal_step_cost", "plain_epoch_seconds", "train_epoch", "train", "evaluate_accuracy",
+           "adversarial_accuracy", "save_checkpoint", "load_checkpoint", "TrainingDivergedError"]
 
 logger = logging.getLogger(__name__)
 
-MODES = ("stn", "gaussian", "none")
+MODES = ("stn", "gaussian", "none", "pgd-at", "trades")
+NOISY_MODES = ("stn", "gaussian")          # train on x + N(0, sigma^2 I): need sigma > 0
+ADVERSARIAL_MODES = ("pgd-at", "trades")   # train on PGD examples: carry the attack_* settings
 DEFAULT_GAMMA = 1.0
 CHECKPOINT_FORMAT = "renyi_cert/1"
 # The paper's training noise levels (section 6): MNIST sigma = 0.7, CIFAR-10 sigma = 100/255.
 PAPER_SIGMA = {"mnist": 0.7, "mnist5k": 0.7, "cifar10": 100.0 / 255.0}
 DEFAULT_ARCH = {"mnist": "mnist_cnn", "mnist5k": "mnist_cnn", "cifar10": "cifar_cnn7"}
+# The published l_inf training attacks (eps, steps, step size, beta) by (mode, "mnist" | "cifar10"); see the
+# module docstring for the sources.
+PUBLISHED_ATTACKS = {
+    ("pgd-at", "mnist"): dict(eps=0.3, steps=40, step_size=0.01, beta=None),
+    ("pgd-at", "cifar10"): dict(eps=8 / 255, steps=10, step_size=2 / 255, beta=None),
+    ("trades", "mnist"): dict(eps=0.3, steps=40, step_size=0.01, beta=1.0),
+    ("trades", "cifar10"): dict(eps=0.031, steps=10, step_size=0.007, beta=6.0),
+}
+TRADES_START_STD = 0.001  # the official trades.py starts the attack at x + 0.001 N(0, I)
 
 
 # ------------------------------------------------------------------------------- config validation
@@ -117,6 +172,11 @@ _FIELD_CHECKS = {
     "mode": lambda v: check_choice("mode", v, MODES),
     "sigma": lambda v: None if v is None else check_real("sigma", v, minimum=0.0),
     "gamma": lambda v: None if v is None else check_real("gamma", v, minimum=0.0),
+    "attack_norm": lambda v: None if v is None else check_choice("attack_norm", v, NORMS),
+    "attack_eps": lambda v: None if v is None else check_real("attack_eps", v, strict=True),
+    "attack_steps": lambda v: None if v is None else check_positive_int("attack_steps", v),
+    "attack_step_size": lambda v: None if v is None else check_real("attack_step_size", v, strict=True),
+    "beta": lambda v: None if v is None else check_real("beta", v, minimum=0.0),
     "epochs": lambda v: check_positive_int("epochs", v),
     "batch_size": lambda v: check_positive_int("batch_size", v),
     "lr": lambda v: check_real("lr", v, minimum=0.0, strict=True),
@@ -133,9 +193,12 @@ def check_config_dict(cfg: dict) -> dict:
     Every key must be a :class:`TrainConfig` field; each value is checked with the rule
     :class:`TrainConfig` applies to it (type and range: ``sigma`` a finite real >= 0 and not a
     string, ``num_classes`` an integer >= 2 and not a bool, ``dataset``/``mode`` one of the
-    known names, ...), and when both ``mode`` and ``sigma`` are given, ``sigma`` must be > 0
-    for ``"stn"`` and ``"gaussian"``. Missing keys are not filled in. Nothing is imported (an
-    import-path ``arch`` is only checked for its form).
+    known names, ``attack_eps`` and ``attack_step_size`` finite reals > 0, ``attack_steps`` an
+    integer >= 1, ``beta`` a finite real >= 0, ...). Across fields: when both ``mode`` and
+    ``sigma`` are given, ``sigma`` must be > 0 for ``"stn"`` and ``"gaussian"``; the
+    ``attack_*`` fields must be None unless the mode is ``"pgd-at"`` or ``"trades"``, and
+    ``beta`` unless it is ``"trades"``; an l_inf ``attack_eps`` must be <= 1. Missing keys are
+    not filled in. Nothing is imported (an import-path ``arch`` is only checked for its form).
 
     Parameters
     ----------
@@ -158,9 +221,28 @@ def check_config_dict(cfg: dict) -> dict:
         raise ValueError(f"unknown config key(s) {', '.join(map(repr, unknown))}; a config holds only "
                          f"{', '.join(_FIELD_CHECKS)}")
     out = {k: _FIELD_CHECKS[k](v) for k, v in cfg.items()}
-    if "mode" in out and out.get("sigma") is not None and out["mode"] != "none" and out["sigma"] == 0.0:
+    if "mode" in out and out.get("sigma") is not None and out["mode"] in NOISY_MODES and out["sigma"] == 0.0:
         raise ValueError(f"sigma ({out['sigma']!r}) must be > 0 for mode {out['mode']!r}")
+    _check_attack_fields(out)
     return out
+
+
+_ATTACK_FIELDS = ("attack_norm", "attack_eps", "attack_steps", "attack_step_size")
+
+
+def _check_attack_fields(cfg: dict) -> None:
+    """The rules between the attack fields and the mode (see :func:`check_config_dict`)."""
+    mode = cfg.get("mode")
+    if mode is not None and mode not in ADVERSARIAL_MODES:
+        for k in _ATTACK_FIELDS:
+            if cfg.get(k) is not None:
+                raise ValueError(f"{k} ({cfg[k]!r}) is used only by modes 'pgd-at' and 'trades', not by mode {mode!r}")
+    if mode is not None and mode != "trades" and cfg.get("beta") is not None:
+        raise ValueError(f"beta ({cfg['beta']!r}) is used only by mode 'trades', not by mode {mode!r}")
+    eps = cfg.get("attack_eps")
+    if eps is not None and eps > 1.0 and cfg.get("attack_norm") in (None, "linf"):
+        raise ValueError(f"attack_eps ({eps!r}) must be <= 1 for an l_inf attack: pixels are in [0, 1] "
+                         f"(did you mean {eps:g}/255 = {eps / 255:.4g}?)")
 
 
 @dataclass(frozen=True)
@@ -175,15 +257,29 @@ class TrainConfig:
         ``"mnist_cnn"`` for the MNIST datasets, ``"cifar_cnn7"`` for CIFAR-10. Only the form is
         checked here (nothing is imported); :func:`train` builds an import path only with
         ``trust_arch_import=True``.
-    mode : {"stn", "gaussian", "none"}
+    mode : {"stn", "gaussian", "none", "pgd-at", "trades"}
     sigma : float, optional
         Training noise standard deviation in [0, 1] pixel units, >= 0; must be > 0 for "stn"
         and "gaussian". Default: the paper's value for the dataset (0.7 MNIST, 100/255 CIFAR-10)
-        for "stn"/"gaussian", 0.0 for "none" (a sigma > 0 with "none" is recorded but unused,
-        with a ``UserWarning``; a sigma > 2, likely meant in 0..255 units, warns too).
+        for "stn"/"gaussian", 0.0 for "none", "pgd-at" and "trades" (a sigma > 0 with those is
+        recorded but unused, with a ``UserWarning``; a sigma > 2, likely meant in 0..255 units,
+        warns too).
     gamma : float, optional
         Weight of the stability term (>= 0); default ``DEFAULT_GAMMA`` for "stn", 0.0 otherwise
         (a gamma > 0 outside "stn" is recorded but unused, with a ``UserWarning``).
+    attack_norm : {"linf", "l2"}, optional
+        The training attack's norm ("pgd-at" and "trades" only; default "linf").
+    attack_eps : float, optional
+        Its radius, > 0 in [0, 1] pixel units (<= 1 for l_inf); default the published value
+        (``PUBLISHED_ATTACKS``) for l_inf; required for l2.
+    attack_steps : int, optional
+        Its number of steps, >= 1; default the published value.
+    attack_step_size : float, optional
+        Its step, > 0; default the published step when eps, steps and norm are the published
+        ones, else 2.5 * attack_eps / attack_steps.
+    beta : float, optional
+        The weight of the TRADES KL term, >= 0 ("trades" only; default 1.0 for MNIST, 6.0 for
+        CIFAR-10, the official scripts' values).
     epochs, batch_size : int
         >= 1.
     lr : float
@@ -208,6 +304,11 @@ class TrainConfig:
     mode: str = "stn"
     sigma: float | None = None
     gamma: float | None = None
+    attack_norm: str | None = None
+    attack_eps: float | None = None
+    attack_steps: int | None = None
+    attack_step_size: float | None = None
+    beta: float | None = None
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -221,13 +322,15 @@ class TrainConfig:
         if values["arch"] is None:
             values["arch"] = DEFAULT_ARCH[values["dataset"]]
         if values["sigma"] is None:
-            values["sigma"] = 0.0 if values["mode"] == "none" else PAPER_SIGMA[values["dataset"]]
+            values["sigma"] = PAPER_SIGMA[values["dataset"]] if values["mode"] in NOISY_MODES else 0.0
         if values["gamma"] is None:
             values["gamma"] = DEFAULT_GAMMA if values["mode"] == "stn" else 0.0
+        if values["mode"] in ADVERSARIAL_MODES:
+            values.update(_attack_defaults(values))
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen dataclass: normalised values
-        if self.mode == "none" and self.sigma > 0.0:
-            warnings.warn(f"mode 'none' trains without noise: sigma ({self.sigma:g}) is recorded but not used",
+        if self.mode not in NOISY_MODES and self.sigma > 0.0:
+            warnings.warn(f"mode {self.mode!r} trains without noise: sigma ({self.sigma:g}) is recorded but not used",
                           UserWarning, stacklevel=3)
         if self.mode != "stn" and self.gamma > 0.0:
             warnings.warn(f"gamma ({self.gamma:g}) is used only by mode 'stn'; mode {self.mode!r} ignores it",
@@ -235,8 +338,21 @@ class TrainConfig:
         warn_if_sigma_off_scale(self.sigma, stacklevel=4)
 
     def to_dict(self) -> dict:
-        """A plain dict (str, int, float, None values) for checkpoints and logs."""
-        return asdict(self)
+        """A plain dict (str, int, float, None values) for checkpoints and logs.
+
+        The ``attack_*`` and ``beta`` entries appear only when set (modes "pgd-at" and
+        "trades"), so the configs of the other modes are those written before the adversarial
+        modes existed.
+        """
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in _ATTACK_FIELDS + ("beta",)}
+
+    @property
+    def adversary(self) -> "AdversarialSettings | None":
+        """The training attack of "pgd-at" and "trades" (None for the other modes)."""
+        if self.mode not in ADVERSARIAL_MODES:
+            return None
+        return AdversarialSettings(norm=self.attack_norm, eps=self.attack_eps, steps=self.attack_steps,
+                                   step_size=self.attack_step_size, beta=self.beta if self.beta is not None else 0.0)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -251,14 +367,54 @@ class TrainConfig:
         return cls(**check_config_dict(d))
 
 
+def _attack_defaults(values: dict) -> dict:
+    """The attack fields of an adversarial mode with their defaults filled in (see :class:`TrainConfig`)."""
+    mode, family = values["mode"], "cifar10" if values["dataset"] == "cifar10" else "mnist"
+    pub = PUBLISHED_ATTACKS[(mode, family)]
+    norm = values["attack_norm"] if values["attack_norm"] is not None else "linf"
+    if norm == "l2" and values["attack_eps"] is None:
+        raise ValueError(f"attack_eps must be given with attack_norm 'l2' for mode {mode!r}: the published "
+                         f"defaults (eps {pub['eps']:.4g}) are l_inf radii")
+    eps = values["attack_eps"] if values["attack_eps"] is not None else pub["eps"]
+    steps = values["attack_steps"] if values["attack_steps"] is not None else pub["steps"]
+    step_size = values["attack_step_size"]
+    if step_size is None:
+        published = norm == "linf" and eps == pub["eps"] and steps == pub["steps"]
+        step_size = pub["step_size"] if published else 2.5 * eps / steps
+    beta = values["beta"] if values["beta"] is not None else pub["beta"]
+    return dict(attack_norm=norm, attack_eps=eps, attack_steps=steps, attack_step_size=step_size, beta=beta)
+
+
+@dataclass(frozen=True)
+class AdversarialSettings:
+    """The training attack of modes "pgd-at" and "trades" (:attr:`TrainConfig.adversary`).
+
+    ``norm``, ``eps``, ``steps``, ``step_size``: the PGD ball and steps; ``beta``: the weight
+    of the TRADES KL term (0.0 for "pgd-at", which does not use it).
+    """
+
+    norm: str
+    eps: float
+    steps: int
+    step_size: float
+    beta: float = 0.0
+
+    def describe(self) -> str:
+        """E.g. ``"PGD l_inf, eps 0.3, 40 steps of 0.01"``."""
+        return (f"PGD {'l_inf' if self.norm == 'linf' else 'l2'}, eps {self.eps:.4g}, {self.steps} steps of "
+                f"{self.step_size:.4g}")
+
+
 @dataclass(frozen=True)
 class EpochStats:
     """Averages over one epoch (weighted by batch size).
 
     ``loss`` is the training objective; ``ce_loss`` its cross-entropy part; ``stability_loss``
-    the STN term D (0.0 in the other modes). ``train_accuracy`` is the accuracy of the
-    predictions the CE term is computed on: clean inputs for "stn"/"none", noisy for "gaussian"
-    (with dropout active, as during training). ``seconds`` is wall-clock time.
+    the STN term D, or the TRADES term KL(f(x) || f(x_adv)) (0.0 in the other modes).
+    ``train_accuracy`` is the accuracy of the predictions the CE term is computed on: clean
+    inputs for "stn"/"none"/"trades", noisy for "gaussian", the PGD examples for "pgd-at"
+    (with dropout active, as during training). ``seconds`` is wall-clock time (for the
+    adversarial modes, crafting the examples included).
     """
 
     epoch: int
@@ -297,6 +453,78 @@ def stn_loss(logits_clean: torch.Tensor, logits_noisy: torch.Tensor, y: torch.Te
     return ce + gamma * stability, ce, stability
 
 
+def trades_loss(logits_clean: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float):
+    """The TRADES objective ``CE(f(x), y) + beta * KL(softmax(f(x)) || softmax(f(x_adv)))`` (Zhang et al. 2019).
+
+    The KL is summed over the classes and averaged over the batch; unlike :func:`stn_loss`, the
+    target softmax(f(x)) is *not* detached: the gradient flows through both logits, as in the
+    official ``trades.py`` (``nn.KLDivLoss(size_average=False)(log_softmax(f(x_adv)),
+    softmax(f(x))) / batch_size``).
+
+    Returns
+    -------
+    (loss, ce, kl) : three scalar tensors, ``loss = ce + beta * kl``.
+    """
+    ce = F.cross_entropy(logits_clean, y)
+    log_p, log_q = F.log_softmax(logits_clean, dim=1), F.log_softmax(logits_adv, dim=1)
+    kl = (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+    return ce + beta * kl, ce, kl
+
+
+def pgd_at_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adversary: AdversarialSettings,
+                    generator: torch.Generator) -> torch.Tensor:
+    """PGD-AT's training examples (Madry et al. 2018): PGD on CE(f(.), y) from a uniform random start.
+
+    Runs :func:`renyi_cert_torch.attacks.pgd` without noise (sigma = 0, one gradient per step)
+    with ``adversary``'s norm, eps, steps and step size; the model is in eval mode meanwhile
+    (its flags are restored). ``generator`` (on x's device) draws the random start.
+    """
+    return pgd(model, x, y, eps=adversary.eps, norm=adversary.norm, sigma=0.0, steps=adversary.steps,
+               step_size=adversary.step_size, random_start=True, loss="ce", eot=1, generator=generator,
+               batch_size=len(x))
+
+
+def trades_examples(model: nn.Module, x: torch.Tensor, adversary: AdversarialSettings,
+                    generator: torch.Generator) -> torch.Tensor:
+    """TRADES's training examples: x_adv maximising KL(softmax(f(x)) || softmax(f(x_adv))) in the ball.
+
+    As the official ``trades.py``: the clean distribution is computed once (no gradient), the
+    ascent starts at x + 0.001 N(0, I) (projected onto the ball and [0, 1]) and runs
+    ``adversary.steps`` steps of :func:`renyi_cert_torch.attacks.projected_gradient_ascent`
+    with the model in eval mode (flags restored). ``generator`` (on x's device) draws the start.
+    """
+    with eval_mode(model):
+        with torch.no_grad():
+            log_p = F.log_softmax(model(x), dim=1)
+        noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
+        start = project(x + TRADES_START_STD * noise, x, adversary.eps, adversary.norm)
+
+        def kl_gradient(x_adv: torch.Tensor) -> torch.Tensor:
+            with torch.enable_grad():
+                point = x_adv.detach().requires_grad_(True)
+                log_q = F.log_softmax(model(point), dim=1)
+                kl = (log_p.exp() * (log_p - log_q)).sum()
+                return torch.autograd.grad(kl, point)[0]
+
+        return projected_gradient_ascent(kl_gradient, x, start, eps=adversary.eps, norm=adversary.norm,
+                                         steps=adversary.steps, step_size=adversary.step_size)
+
+
+def nominal_step_cost(mode: str, adversary: AdversarialSettings | None = None) -> float:
+    """Forward-backward passes of one training batch in units of a plain step (see the module docstring).
+
+    1 for "none"/"gaussian", 2 for "stn", steps + 1 for "pgd-at", steps + 2 for "trades" (its
+    clean forward pass for the attack's target, about a third of a step, is not counted). An
+    upper bound on the time ratio: an attack step computes no weight gradients.
+    """
+    check_choice("mode", mode, MODES)
+    if mode in ADVERSARIAL_MODES:
+        if adversary is None:
+            raise ValueError(f"mode {mode!r} needs its AdversarialSettings (TrainConfig.adversary)")
+        return float(adversary.steps + (1 if mode == "pgd-at" else 2))
+    return 2.0 if mode == "stn" else 1.0
+
+
 class TrainingDivergedError(ValueError):
     """Training produced a non-finite loss or non-finite weights: there is no model to save."""
 
@@ -310,17 +538,49 @@ def _check_finite_parameters(model: nn.Module, epoch: int) -> None:
                                         "rate or check the data)")
 
 
+def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, mode: str, sigma: float, gamma: float,
+                adversary: AdversarialSettings | None, generator: torch.Generator):
+    """``(loss, ce, stability, logits)`` of one batch in ``mode``; ``logits`` are those the CE is computed on."""
+    zero = torch.zeros((), device=xb.device)
+    if mode in ("none", "pgd-at"):
+        inputs = pgd_at_examples(model, xb, yb, adversary, generator) if mode == "pgd-at" else xb
+        logits = model(inputs)
+        ce = F.cross_entropy(logits, yb)
+        return ce, ce, zero, logits
+    if mode == "trades":
+        x_adv = trades_examples(model, xb, adversary, generator)
+        both = model(torch.cat([xb, x_adv]))
+        logits = both[:len(xb)]
+        return (*trades_loss(logits, both[len(xb):], yb, adversary.beta), logits)
+    noise = torch.randn(xb.shape, generator=generator, device=xb.device, dtype=xb.dtype)
+    x_noisy = xb + sigma * noise  # [0, 1] pixel units, not clipped
+    if mode == "gaussian":
+        logits = model(x_noisy)
+        ce = F.cross_entropy(logits, yb)
+        return ce, ce, zero, logits
+    both = model(torch.cat([xb, x_noisy]))
+    logits = both[:len(xb)]
+    return (*stn_loss(logits, both[len(xb):], yb, gamma), logits)
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
                 mode: str, sigma: float, gamma: float, batch_size: int, shuffle_generator: torch.Generator,
-                noise_generator: torch.Generator, device, epoch: int = 1, progress: bool = False) -> EpochStats:
+                noise_generator: torch.Generator, device, epoch: int = 1, progress: bool = False,
+                adversary: AdversarialSettings | None = None) -> EpochStats:
     """One pass over (x, y) in shuffled mini-batches; see the module docstring for the modes.
 
     ``x``, ``y`` may live on the CPU or on ``device`` (batches are moved to ``device``);
-    ``shuffle_generator`` is a CPU generator, ``noise_generator`` one on ``device``.
+    ``shuffle_generator`` is a CPU generator, ``noise_generator`` one on ``device`` (it also
+    draws the adversarial modes' random starts). ``adversary`` (the training attack) is
+    required for "pgd-at" and "trades" and must be None otherwise.
     """
     from tqdm.auto import tqdm
 
     check_choice("mode", mode, MODES)
+    if (mode in ADVERSARIAL_MODES) != (adversary is not None):
+        raise ValueError(f"adversary ({adversary!r}) must be given for modes 'pgd-at' and 'trades' only, "
+                         f"not for mode {mode!r}" if adversary is not None else
+                         f"mode {mode!r} needs adversary (its AdversarialSettings, TrainConfig.adversary)")
     device = torch.device(device)
     model.train()
     n = len(x)
@@ -334,21 +594,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
             xb = x[idx].to(device, non_blocking=True)
             yb = y[idx].to(device, non_blocking=True)
             b = len(idx)
-            if mode == "none":
-                logits = model(xb)
-                ce = F.cross_entropy(logits, yb)
-                loss, stability = ce, torch.zeros((), device=device)
-            else:
-                noise = torch.randn(xb.shape, generator=noise_generator, device=device, dtype=xb.dtype)
-                x_noisy = xb + sigma * noise  # [0, 1] pixel units, not clipped
-                if mode == "gaussian":
-                    logits = model(x_noisy)
-                    ce = F.cross_entropy(logits, yb)
-                    loss, stability = ce, torch.zeros((), device=device)
-                else:
-                    both = model(torch.cat([xb, x_noisy]))
-                    logits, logits_noisy = both[:b], both[b:]
-                    loss, ce, stability = stn_loss(logits, logits_noisy, yb, gamma)
+            loss, ce, stability, logits = _batch_loss(model, xb, yb, mode, sigma, gamma, adversary, noise_generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -409,6 +655,9 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
     history = []
     logger.info("training %s on %s (%d images) in mode %r, sigma %g, gamma %g, %d epochs, device %s",
                 config.arch, config.dataset, len(x), config.mode, config.sigma, config.gamma, config.epochs, dev)
+    if config.adversary is not None:
+        logger.info("training attack: %s%s", config.adversary.describe(),
+                    f", beta {config.beta:g}" if config.mode == "trades" else "")
     with torch.random.fork_rng(devices=fork_devices, device_type="cuda"):
         torch.manual_seed(global_seed)
         model = build_model(config.arch, num_classes=config.num_classes, trust_arch_import=trust_arch_import).to(dev)
@@ -418,11 +667,13 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
         for epoch in range(1, config.epochs + 1):
             stats = train_epoch(model, optimizer, x, y, mode=config.mode, sigma=config.sigma, gamma=config.gamma,
                                 batch_size=config.batch_size, shuffle_generator=shuffle_gen,
-                                noise_generator=noise_gen, device=dev, epoch=epoch, progress=progress)
+                                noise_generator=noise_gen, device=dev, epoch=epoch, progress=progress,
+                                adversary=config.adversary)
             _check_finite_parameters(model, epoch)
             history.append(stats)
-            logger.info("epoch %d/%d: loss %.4f (ce %.4f, stability %.4f), train accuracy %.4f, %.1f s",
-                        epoch, config.epochs, stats.loss, stats.ce_loss, stats.stability_loss,
+            logger.info("epoch %d/%d: loss %.4f (ce %.4f, %s %.4f), train accuracy %.4f, %.1f s",
+                        epoch, config.epochs, stats.loss, stats.ce_loss,
+                        "kl" if config.mode == "trades" else "stability", stats.stability_loss,
                         stats.train_accuracy, stats.seconds)
     model.eval()
     return TrainResult(model=model, config=config, history=tuple(history))
@@ -461,6 +712,68 @@ def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, 
             check_finite_logits(logits, lambda row, start=start: (
                 f"{data.split} example {start + row} of {len(data)}{noise}"))
             correct += int((logits.argmax(dim=1) == yb).sum())
+    return correct / len(data)
+
+
+def plain_epoch_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, device=None,
+                        steps: int = 3) -> float:
+    """Estimated seconds of one plain epoch ("none") over (x, y): ``steps`` timed plain training steps, scaled.
+
+    The steps run on a copy of ``model`` (train mode, fresh Adam), after one untimed warm-up
+    step, on the first ``steps`` batches of ``batch_size``; the median time per image times
+    ``len(x)`` is returned. Used to put an epoch of another mode in plain-epoch units.
+    """
+    import copy
+
+    batch_size = check_positive_int("batch_size", batch_size)
+    steps = check_positive_int("steps", steps)
+    dev = resolve_device(device)
+    twin = copy.deepcopy(model).to(dev).train()
+    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    per_image = []
+    for i in range(steps + 1):
+        start = (i * batch_size) % max(len(x), 1)
+        xb, yb = x[start:start + batch_size].to(dev), y[start:start + batch_size].to(dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(twin(xb), yb).backward()
+        optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        if i > 0:  # the first step warms up allocators and kernels
+            per_image.append((time.perf_counter() - t0) / len(xb))
+    per_image.sort()
+    return per_image[len(per_image) // 2] * len(x)
+
+
+def adversarial_accuracy(model: nn.Module, data: DataSplit, adversary: AdversarialSettings, *,
+                         batch_size: int = 500, device=None, seed: int = 0) -> float:
+    """Accuracy of ``model`` (no noise) on PGD examples: the cross-entropy PGD of :func:`pgd_at_examples`.
+
+    The attack is ``adversary``'s norm, eps, steps and step size from a uniform random start
+    (drawn from a generator seeded with ``seed``), whatever mode trained the model: it is the
+    usual evaluation of PGD-AT and TRADES models (the official ``pgd_attack_mnist.py`` of TRADES
+    attacks with CE, eps 0.3, 40 steps of 0.01, random start). An example counts if the model is
+    correct at its PGD example. The model's train/eval flags are restored.
+    """
+    if not isinstance(adversary, AdversarialSettings):
+        raise ValueError(f"adversary must be an AdversarialSettings, got {type(adversary).__name__}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    if device is not None:
+        dev = resolve_device(device)
+    else:
+        first = next(model.parameters(), None)
+        dev = first.device if first is not None else torch.device("cpu")
+    gen = torch.Generator(device=dev).manual_seed(check_positive_int("seed", seed, minimum=0))
+    correct = 0
+    with eval_mode(model):
+        for start in range(0, len(data), batch_size):
+            xb, yb = data.x[start:start + batch_size].to(dev), data.y[start:start + batch_size].to(dev)
+            x_adv = pgd_at_examples(model, xb, yb, adversary, gen)
+            with torch.no_grad():
+                correct += int((model(x_adv).argmax(dim=1) == yb).sum())
     return correct / len(data)
 
 

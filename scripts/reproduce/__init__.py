@@ -12,11 +12,14 @@ e.g. ``mnist5k``; every PNG is a small palette image:
     The paper's Figure 1: certified accuracy against the l2 radius, one panel per sigma, for
     the STN model (stability training with noise) and for Gaussian data augmentation ("no
     stability training"), both with the Renyi bound, and the PixelDP bound (and Cohen et al.'s, for
-    reference) computed from the STN model's counts.
+    reference) computed from the STN model's counts; and the paper's empirical baseline, the
+    accuracy of a TRADES model (Zhang et al. 2019) under white-box PGD-l2 (no certificate).
 ``<dataset>_fig2_attacks.png``
     The paper's Figure 2: robust accuracy of the smoothed STN model (sigma = main sigma) against
     white-box PGD with expectation over transformation (l2 and l_inf) and C&W (l2), against
-    transfer attacks crafted on the undefended model, and the undefended model itself.
+    transfer attacks crafted on the undefended model and on a PGD adversarially trained model
+    (Madry et al. 2018; the paper's black-box source), and the same for the TRADES model (white
+    box, and transfer from PGD-AT), next to the undefended model itself.
 ``<dataset>_fig3_sigma.png``
     The paper's Figure 3: robust accuracy against white-box l_inf PGD (+ EOT) for several sigma,
     sigma = 0 being the undefended model.
@@ -34,6 +37,11 @@ e.g. ``mnist5k``; every PNG is a small palette image:
 ``<dataset>_results.md``
     All numbers (Table 1 analog with the paper's numbers next to ours, certified accuracies,
     robust accuracies, the cross-check margins, the radius caps, the settings and stage times).
+
+Table 1 also quotes Wong et al. (NeurIPS 2018; single model and cascade) from the paper's Table 1,
+marked as quoted: their convex-relaxation training is not re-run. The PGD-AT and TRADES models
+train fewer epochs (``--adv-epochs``) with a 10-step training attack instead of the published 40:
+each of their epochs costs about steps + 1 plain epochs.
 
 Models are trained with :func:`renyi_cert_torch.train.train` and cached under
 ``--work/ckpt`` (reused when the saved config equals the requested one); the Monte Carlo counts

@@ -102,6 +102,10 @@ class Figure1Data:
     curves : dict of (sigma, mode, bound) -> ndarray
         Certified accuracy on ``grids[sigma]``.
     rows : tuple of Figure1Row
+    trades : dict or None
+        The paper's TRADES line: empirical accuracy of the TRADES model (no noise) under
+        white-box PGD-l2 at the radii ``trades["eps"]`` (``robust``; ``clean`` at radius 0), on
+        the same examples; an upper bound on its robust accuracy, not a certificate.
     """
 
     caps: Mapping[float, Mapping[str, float]]
@@ -109,12 +113,16 @@ class Figure1Data:
     table_radii: Mapping[float, list]
     curves: Mapping[tuple, np.ndarray]
     rows: tuple
+    trades: Mapping[str, Any] | None = None
 
 
 def figure1_stage(run: Run, models: dict) -> Figure1Data:
-    """Certify the first ``plan.fig1_examples`` with every STN and Gaussian-augmentation model."""
+    """Certify the first ``plan.fig1_examples`` with every STN and Gaussian-augmentation model; attack the
+    TRADES model (when trained) at the radii ``FIG1_RADII``."""
     from renyi_cert import analyze
     from renyi_cert.caps import radius_cap
+
+    from .attacks import trades_figure1_stage
 
     plan = run.plan
     labels = run.labels[:plan.fig1_examples]
@@ -134,7 +142,9 @@ def figure1_stage(run: Run, models: dict) -> Figure1Data:
                 rows.append(Figure1Row(mode, sigma, b, float(np.mean(log.correct)),
                                        analyze.average_certified_radius(log, b),
                                        tuple(analyze.certified_accuracy(log, table_radii[sigma], b))))
-    return Figure1Data(caps=caps, grids=grids, table_radii=table_radii, curves=curves, rows=tuple(rows))
+    trades = trades_figure1_stage(run, models[("trades", 0.0)], FIG1_RADII) if ("trades", 0.0) in models else None
+    return Figure1Data(caps=caps, grids=grids, table_radii=table_radii, curves=curves, rows=tuple(rows),
+                       trades=trades)
 
 
 # ------------------------------------------------------------------------------------ Table 1

@@ -44,7 +44,8 @@ def _save(fig, path: Path) -> Path:
 
 
 def figure1(plan: Plan, data: Figure1Data, path: Path) -> Path:
-    """Certified accuracy vs radius per sigma: STN and Gaussian (Renyi), STN PixelDP and Cohen."""
+    """Certified accuracy vs radius per sigma: STN and Gaussian (Renyi), STN PixelDP and Cohen; TRADES's
+    empirical accuracy under PGD-l2 (the same line in every panel)."""
     k = len(plan.sigmas)
     cols = 2 if k > 1 else 1
     rows = math.ceil(k / cols)
@@ -56,6 +57,10 @@ def figure1(plan: Plan, data: Figure1Data, path: Path) -> Path:
         ax.plot(grid, curves[(sigma, "gaussian", "renyi")], "C1--", label="Gaussian aug., Rényi bound")
         ax.plot(grid, curves[(sigma, "stn", "pixeldp")], "C3:", label="STN, PixelDP bound")
         ax.plot(grid, curves[(sigma, "stn", "cohen")], color="0.55", lw=0.8, label="STN, Cohen et al. (tight)")
+        if data.trades is not None:
+            t = data.trades
+            ax.plot([0.0] + list(t["eps"]), [t["clean"]] + list(t["robust"]), "kd--", ms=3, lw=0.9,
+                    label="TRADES: empirical, PGD-ℓ2 (no certificate)")
         ax.axvline(cap, color="C0", lw=0.6, alpha=0.6)
         ax.set_title(f"σ = {sigma:.3g}  (Rényi cap {cap:.2f} at n = {plan.n_fig1})", fontsize=9)
         ax.set_xlabel("ℓ2 radius")
@@ -73,8 +78,8 @@ def _linf_label(plan: Plan) -> str:
 
 
 def figure2(plan: Plan, attacks: dict, path: Path) -> Path:
-    """Robust accuracy of the main STN model vs attack size: l2 (left) and l_inf (right) panels."""
-    fig = _figure((10.0, 3.6))
+    """Robust accuracy of the main STN model and of TRADES vs attack size: l2 (left) and l_inf (right) panels."""
+    fig = _figure((10.0, 4.2))
     s = f"STN σ={plan.main_sigma:.3g}"
     for p, norm in enumerate(("l2", "linf")):
         ax = fig.add_subplot(1, 2, p + 1)
@@ -83,6 +88,9 @@ def figure2(plan: Plan, attacks: dict, path: Path) -> Path:
             (f"white_{norm}", "C0o-", f"{s}: white-box PGD + EOT"),
             (f"cw_{norm}", "C2s-", f"{s}: white-box C&W (κ = {plan.cw_kappa:g}) + EOT"),
             (f"transfer_{norm}", "C1^--", f"{s}: transfer PGD (from undefended)"),
+            (f"transfer_pgdat_{norm}", "C1v-.", f"{s}: transfer PGD (from PGD-AT)"),
+            (f"trades_white_{norm}", "C4d-", "TRADES: white-box PGD"),
+            (f"trades_transfer_pgdat_{norm}", "C4d-.", "TRADES: transfer PGD (from PGD-AT)"),
             (f"undefended_{norm}", "C3x:", "undefended model: white-box PGD"),
         ]:
             if key in attacks:

@@ -17,10 +17,11 @@ from .plan import Plan
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A trained base classifier and its checkpoint's SHA-256 (the cache key of its results)."""
+    """A trained base classifier, its checkpoint's SHA-256 (the cache key of its results) and its training config."""
 
     model: Any
     sha256: str
+    config: dict
 
 
 def main_sigma(plan: Plan) -> float:
@@ -29,17 +30,27 @@ def main_sigma(plan: Plan) -> float:
 
 
 def train_config(plan: Plan, mode: str, sigma: float, data_root):
-    """The :class:`renyi_cert_torch.train.TrainConfig` of ``mode`` at training noise ``sigma``."""
-    from renyi_cert_torch.train import TrainConfig
+    """The :class:`renyi_cert_torch.train.TrainConfig` of ``mode`` at training noise ``sigma``.
 
-    return TrainConfig(dataset=plan.dataset, mode=mode, sigma=0.0 if mode == "none" else sigma, epochs=plan.epochs,
-                       batch_size=plan.batch_size, seed=plan.seed, max_train=plan.max_train,
-                       data_root=None if data_root is None else str(data_root))
+    PGD-AT and TRADES (no noise) train ``plan.adv_epochs`` epochs on at most ``plan.adv_max_train``
+    examples against the published l_inf attack with ``plan.adv_attack_steps`` steps (step size
+    2.5 eps / steps unless the steps are the published ones), and the published TRADES beta.
+    """
+    from renyi_cert_torch.train import ADVERSARIAL_MODES, NOISY_MODES, TrainConfig
+
+    root = None if data_root is None else str(data_root)
+    if mode in ADVERSARIAL_MODES:
+        return TrainConfig(dataset=plan.dataset, mode=mode, attack_steps=plan.adv_attack_steps, epochs=plan.adv_epochs,
+                           batch_size=plan.batch_size, seed=plan.seed, max_train=plan.adv_max_train, data_root=root)
+    return TrainConfig(dataset=plan.dataset, mode=mode, sigma=sigma if mode in NOISY_MODES else 0.0,
+                       epochs=plan.epochs, batch_size=plan.batch_size, seed=plan.seed, max_train=plan.max_train,
+                       data_root=root)
 
 
 def checkpoint_path(run: Run, mode: str, sigma: float) -> Path:
     """Where the checkpoint of ``mode`` at ``sigma`` is kept (its training record next to it, .json)."""
-    return run.work / "ckpt" / (f"{mode}.pt" if mode == "none" else f"{mode}-sigma{sigma:.4g}.pt")
+    noisy = mode in ("stn", "gaussian")
+    return run.work / "ckpt" / (f"{mode}-sigma{sigma:.4g}.pt" if noisy else f"{mode}.pt")
 
 
 def _reuse(run: Run, path: Path, want: dict) -> TrainedModel | None:
@@ -62,7 +73,7 @@ def _reuse(run: Run, path: Path, want: dict) -> TrainedModel | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     print(f"[train {path.stem}] reusing {path}", flush=True)
-    return TrainedModel(model, sha)
+    return TrainedModel(model, sha, saved)
 
 
 def get_model(run: Run, mode: str, sigma: float) -> TrainedModel:
@@ -85,15 +96,16 @@ def get_model(run: Run, mode: str, sigma: float) -> TrainedModel:
         {"sha256": sha, "seconds": seconds, "train_accuracy": accuracy}))
     run.stages.record(f"train {path.stem}", seconds, False)
     print(f"[train {path.stem}] {seconds:.0f} s, train accuracy {accuracy:.3f}", flush=True)
-    return TrainedModel(result.model, sha)
+    return TrainedModel(result.model, sha, config.to_dict())
 
 
 def train_models(run: Run) -> dict:
     """``{(mode, sigma): TrainedModel}``: STN and Gaussian augmentation at every sigma, and the
-    undefended model under ``("none", 0.0)``."""
+    undefended, PGD-AT and TRADES models under ``("none", 0.0)``, ``("pgd-at", 0.0)``, ``("trades", 0.0)``."""
     models = {}
     for sigma in run.plan.sigmas:
         for mode in ("stn", "gaussian"):
             models[(mode, sigma)] = get_model(run, mode, sigma)
-    models[("none", 0.0)] = get_model(run, "none", 0.0)
+    for mode in ("none", "pgd-at", "trades"):
+        models[(mode, 0.0)] = get_model(run, mode, 0.0)
     return models

@@ -27,6 +27,14 @@ def figure4_stage(run: Run) -> tuple[Path, str]:
     return path, result["summary"]
 
 
+def baseline_summaries(run: Run, models: dict) -> dict:
+    """``{mode: (training config, clean test accuracy)}`` of the PGD-AT and TRADES models (all test examples)."""
+    from renyi_cert_torch.train import evaluate_accuracy
+
+    return {m: (models[(m, 0.0)].config, evaluate_accuracy(models[(m, 0.0)].model, run.test, device=run.device))
+            for m in ("pgd-at", "trades")}
+
+
 def reproduce(run: Run, t_start: float) -> int:
     """Every stage, the figures and the report; 0, or 3 when the cross-check found a violation."""
     plan, out = run.plan, run.out
@@ -47,7 +55,8 @@ def reproduce(run: Run, t_start: float) -> int:
         plan=plan, idx=run.idx, n_test=len(run.test), num_classes=run.num_classes, figure1=fig1, table1=table1,
         attacks=all_attacks, by_sigma=attacks.by_sigma, crosscheck=cross, fig4_summary=fig4_summary,
         stage_times=tuple(run.stages.times), total_seconds=total,
-        figures=(fig1_path, fig2_path, fig3_path, fig4_path, cross_path)))
+        figures=(fig1_path, fig2_path, fig3_path, fig4_path, cross_path),
+        baselines=baseline_summaries(run, models)))
     md_path = out / f"{plan.dataset}_results.md"
     atomic_write_text(md_path, md)
     print(md)

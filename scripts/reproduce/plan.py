@@ -26,8 +26,12 @@ class Plan:
     paper_setup: str
     headline_radius: float | None  # the paper's other MNIST claim (>= 51 % at L = 1.4, sigma = 0.7)
     paper_headline: str
+    quoted: tuple            # Table 1 rows quoted from the papers, not re-run: (label, certified %, natural %)
     epochs: int
     max_train: int | None
+    adv_epochs: int          # PGD-AT and TRADES: epochs, training examples and training-attack steps (fewer
+    adv_max_train: int | None  # than for the other models: an epoch costs about steps + 1 plain epochs)
+    adv_attack_steps: int
     batch_size: int
     seed: int
     test_skip: int           # certification set: every test_skip-th test example ...
@@ -65,17 +69,26 @@ class Plan:
             + (" --quick" if self.quick else "")
 
 
+# Wong, Schmidt, Metzen & Kolter (NeurIPS 2018, "Scaling provable adversarial defenses") as quoted in Table 1
+# of Li et al. (2019): certified accuracy at the table's radius and natural accuracy, in percent. Their
+# convex-relaxation training is not re-run here.
+WONG_MNIST = (("Wong et al. 2018, single model", 43.5, 88.2), ("Wong et al. 2018, cascade", 74.6, 81.4))
+WONG_CIFAR10 = (("Wong et al. 2018, single model", 53.0, 61.2), ("Wong et al. 2018, cascade", 58.7, 68.8))
+
 PAPER = {
     "mnist5k": dict(main_sigma=0.7, table_radius=1.58, paper_certified=69.0, paper_natural=98.9,
                     paper_setup="full MNIST: 60,000 training / 10,000 test digits", headline_radius=1.4,
-                    paper_headline="≥ 51 %"),
+                    paper_headline="≥ 51 %", quoted=WONG_MNIST),
     "mnist": dict(main_sigma=0.7, table_radius=1.58, paper_certified=69.0, paper_natural=98.9,
                   paper_setup="full MNIST: 60,000 training / 10,000 test digits", headline_radius=1.4,
-                  paper_headline="≥ 51 %"),
+                  paper_headline="≥ 51 %", quoted=WONG_MNIST),
     "cifar10": dict(main_sigma=100 / 255, table_radius=36 / 255, paper_certified=65.6, paper_natural=80.5,
                     paper_setup="full CIFAR-10: 50,000 training / 10,000 test images", headline_radius=None,
-                    paper_headline=""),
+                    paper_headline="", quoted=WONG_CIFAR10),
 }
+
+
+ADV_EPOCHS = 3  # mnist5k: PGD-AT and TRADES epochs of a full run (see docs/reproduction.md for the budget)
 
 
 def default_plan(dataset: str, quick: bool) -> Plan:
@@ -93,13 +106,13 @@ def default_plan(dataset: str, quick: bool) -> Plan:
         linf_eps = (2 / 255, 8 / 255) if quick else (1 / 255, 2 / 255, 4 / 255, 8 / 255)
         linf_unit = 1 / 255
     if quick:
-        return Plan(dataset=dataset, quick=True, sigmas=sigmas, **paper, epochs=2, max_train=2000, batch_size=128,
-                    seed=0, test_skip=50, table_examples=20, fig1_examples=20, n0=32, n_fig1=200, n_table=500,
+        return Plan(dataset=dataset, quick=True, sigmas=sigmas, **paper, epochs=2, max_train=2000, adv_epochs=1,
+                    adv_max_train=256, adv_attack_steps=2, batch_size=128, seed=0, test_skip=50, table_examples=20, fig1_examples=20, n0=32, n_fig1=200, n_table=500,
                     alpha=0.001, paper_alpha=0.05, attack_examples=10, pgd_steps=5, eot=2, votes=20,
                     rejudge_votes=200, cw_search=2, cw_steps=10, cw_lr=0.1, cw_kappa=2.0, l2_eps=l2_eps,
                     linf_eps=linf_eps, linf_unit=linf_unit, fig4_resolution=200, cert_batch=500)
     return Plan(dataset=dataset, quick=False, sigmas=sigmas, **paper, epochs=6 if mnist else 20, max_train=None,
-                batch_size=128, seed=0, test_skip=10, table_examples=100, fig1_examples=50, n0=100, n_fig1=500,
+                adv_epochs=ADV_EPOCHS if mnist else 20, adv_max_train=None, adv_attack_steps=10, batch_size=128, seed=0, test_skip=10, table_examples=100, fig1_examples=50, n0=100, n_fig1=500,
                 n_table=3000, alpha=0.001, paper_alpha=0.05, attack_examples=40, pgd_steps=10, eot=4, votes=50,
                 rejudge_votes=1000, cw_search=4, cw_steps=25, cw_lr=0.1, cw_kappa=2.0, l2_eps=l2_eps,
                 linf_eps=linf_eps, linf_unit=linf_unit, fig4_resolution=500, cert_batch=500)
@@ -131,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for checkpoints and cached results (default runs/reproduce/<dataset>[-quick])")
     p.add_argument("--fresh", action="store_true", help="recompute every result (checkpoints are still reused)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (overrides the plan)")
-    p.add_argument("--max-train", type=int, default=None, help="train on the first N training examples")
+    p.add_argument("--max-train", type=int, default=None,
+                   help="train on the first N training examples (PGD-AT and TRADES: at most N)")
+    p.add_argument("--adv-epochs", type=int, default=None, help="PGD-AT and TRADES training epochs")
     p.add_argument("--max-test", type=int, default=None,
                    help="certify at most N test examples (Table 1; Figure 1 and the attacks use at most as many)")
     p.add_argument("--n", type=int, default=None, help="estimation samples for Table 1 and the cross-check")
@@ -170,7 +185,8 @@ def make_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan
     """The default plan of ``args.dataset`` with the command line's overrides (usage errors exit 2)."""
     plan = default_plan(args.dataset, args.quick)
     changes = {}
-    for flag, field_name in [("epochs", "epochs"), ("max_train", "max_train"), ("n", "n_table"),
+    for flag, field_name in [("epochs", "epochs"), ("max_train", "max_train"), ("adv_epochs", "adv_epochs"),
+                             ("n", "n_table"),
                              ("n_fig1", "n_fig1"), ("n0", "n0"), ("attack_examples", "attack_examples")]:
         v = check_positive(parser, flag.replace("_", "-"), getattr(args, flag))
         if v is not None:
@@ -184,6 +200,9 @@ def make_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Plan
         changes["attack_examples"] = min(changes.get("attack_examples", plan.attack_examples), m)
     if args.sigmas is not None:
         changes["sigmas"] = _parse_sigmas(parser, args.sigmas, plan.main_sigma)
+    if "max_train" in changes:
+        cap = changes["max_train"]
+        changes["adv_max_train"] = cap if plan.adv_max_train is None else min(plan.adv_max_train, cap)
     plan = replace(plan, **changes)
     if plan.attack_examples > plan.table_examples:
         plan = replace(plan, attack_examples=plan.table_examples)

@@ -14,7 +14,9 @@ Modules
     * :mod:`~renyi_cert_torch.attacks.geometry` -- norms and projections: :func:`perturbation_norm`, :func:`project`
       (eps-ball intersected with [0, 1]), :func:`truncate_l2` (radial truncation to an l2 ball).
     * :mod:`~renyi_cert_torch.attacks.projected_gradient` -- :func:`pgd`: projected gradient ascent (Madry et al. 2018)
-      under l_inf or l2, on the cross-entropy or the margin loss, with an optional random start.
+      under l_inf or l2, on the cross-entropy or the margin loss, with an optional random start;
+      its loop, :func:`projected_gradient_ascent`, takes any gradient function (adversarial
+      training in :mod:`renyi_cert_torch.train` runs its PGD-AT and TRADES attacks through it).
     * :mod:`~renyi_cert_torch.attacks.carlini_wagner` -- :func:`carlini_wagner_l2`: Carlini & Wagner (2017) l2, margin loss
       ``max(Z_y - max_{j != y} Z_j, -kappa)``, tanh box reparametrisation, Adam, a binary search
       over the constant c; returns the smallest successful perturbation per example.
@@ -35,12 +37,12 @@ from .carlini_wagner import CarliniWagner, carlini_wagner_l2
 from .eot import EOTGradient, eot_gradient, margin
 from .evaluate import RobustAccuracy, robust_accuracy
 from .geometry import perturbation_norm, project, truncate_l2
-from .projected_gradient import PGD, pgd
+from .projected_gradient import PGD, pgd, projected_gradient_ascent
 from .voting import smoothed_predict
 
 __all__ = [
     "NORMS", "LOSSES", "ATTACKS", "DEFAULT_VOTES", "DEFAULT_EOT", "DEFAULT_BATCH_SIZE",
     "EOTGradient", "MinNormResult", "PGD", "CarliniWagner", "Boundary", "RobustAccuracy",
     "project", "truncate_l2", "perturbation_norm", "margin", "smoothed_predict", "eot_gradient",
-    "pgd", "carlini_wagner_l2", "boundary_attack", "robust_accuracy",
+    "pgd", "projected_gradient_ascent", "carlini_wagner_l2", "boundary_attack", "robust_accuracy",
 ]

@@ -4,12 +4,18 @@ Projected gradient *ascent* on the attack loss under l_inf or l2, on the cross-e
 margin loss, with an optional random start; every gradient is an EOT average over fresh noise
 draws (:mod:`renyi_cert_torch.attacks.eot`) and every iterate is projected back onto the
 eps-ball and the box [0, 1] (:func:`renyi_cert_torch.attacks.geometry.project`).
+
+The ascent loop itself does not know the loss: :func:`projected_gradient_ascent` takes a function
+that returns the gradient at the current point. :func:`pgd` passes the EOT gradient of the attack
+loss; adversarial training (:mod:`renyi_cert_torch.train`) passes the cross-entropy gradient
+(PGD-AT, through :func:`pgd`) or the gradient of the TRADES KL term. There is one PGD.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -21,7 +27,7 @@ from ._common import DEFAULT_BATCH_SIZE, LOSSES, NORMS, _check_inputs, _eot_draw
 from .eot import _eot
 from .geometry import _bcast, _flat_norm, project
 
-__all__ = ["PGD", "pgd"]
+__all__ = ["PGD", "pgd", "projected_gradient_ascent"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,53 @@ def _ascent_step(x_adv: torch.Tensor, g: torch.Tensor, step_size: float, norm: s
     return x_adv + step_size * g / _bcast(gn.clamp_min(1e-30), g)
 
 
+def projected_gradient_ascent(grad_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                              start: torch.Tensor, *, eps: float, norm: str, steps: int,
+                              step_size: float) -> torch.Tensor:
+    """Projected gradient ascent from ``start`` on any loss: the loop of PGD (Madry et al. 2018).
+
+    ``steps`` times: g = grad_fn(x_adv); a step of length ``step_size`` along sign(g) (l_inf) or
+    g / ||g||_2 (l2; no move where g = 0); then :func:`project` onto the eps-ball around ``x``
+    intersected with [0, 1].
+
+    Parameters
+    ----------
+    grad_fn : callable
+        Maps the current point (B, ...) to the gradient (same shape) of the loss to *maximise*;
+        any scale per example (only its sign or direction is used).
+    x : torch.Tensor
+        (B, ...) the centres of the eps-balls, in [0, 1].
+    start : torch.Tensor
+        (B, ...) the first iterate (e.g. x, or a random point of the ball).
+    eps : float
+        >= 0; eps = 0 returns x.
+    norm : {"linf", "l2"}
+    steps : int
+        >= 1.
+    step_size : float
+        > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        The last iterate (detached), inside the eps-ball and [0, 1].
+    """
+    eps = check_real("eps", eps, minimum=0.0)
+    check_choice("norm", norm, NORMS)
+    steps = check_positive_int("steps", steps)
+    step_size = check_real("step_size", step_size, strict=True)
+    if start.shape != x.shape:
+        raise ValueError(f"start (shape {tuple(start.shape)}) and x (shape {tuple(x.shape)}) must have the same shape")
+    if eps == 0.0 or len(x) == 0:
+        return x.detach().clone()
+    x = x.detach()
+    x_adv = start.detach()
+    for _ in range(steps):
+        g = grad_fn(x_adv)
+        x_adv = project(_ascent_step(x_adv, g.detach(), step_size, norm), x, eps, norm).detach()
+    return x_adv
+
+
 def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, sigma: float, cfg: PGD,
          targeted: bool, generator: torch.Generator, batch_size: int) -> torch.Tensor:
     """Unvalidated core of :func:`pgd`: the last iterate of ``cfg.steps`` projected ascent steps."""
@@ -134,8 +187,9 @@ def _pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, sigma: 
         return x.clone()
     step_size = cfg.step_size if cfg.step_size is not None else 2.5 * eps / cfg.steps
     draws = _eot_draws(cfg.eot, sigma)
-    x_adv = _random_start(x, eps, cfg.norm, generator) if cfg.random_start else x.clone()
-    for _ in range(cfg.steps):
-        g = _eot(model, x_adv, y, sigma, draws, cfg.loss, math.inf, targeted, generator, batch_size).grad
-        x_adv = project(_ascent_step(x_adv, g, step_size, cfg.norm), x, eps, cfg.norm)
-    return x_adv.detach()
+    start = _random_start(x, eps, cfg.norm, generator) if cfg.random_start else x.clone()
+
+    def grad(x_adv: torch.Tensor) -> torch.Tensor:
+        return _eot(model, x_adv, y, sigma, draws, cfg.loss, math.inf, targeted, generator, batch_size).grad
+
+    return projected_gradient_ascent(grad, x, start, eps=eps, norm=cfg.norm, steps=cfg.steps, step_size=step_size)
