@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from renyi_cert_torch import train as train_mod  # noqa: E402
+from renyi_cert_torch import adversarial as adversarial_mod  # noqa: E402
 from renyi_cert_torch.attacks import perturbation_norm  # noqa: E402
 from renyi_cert_torch.data import DataSplit, load_dataset  # noqa: E402
 from renyi_cert_torch.models import build_model  # noqa: E402
@@ -139,7 +139,7 @@ def test_training_attacks_run_the_attack_modules_pgd_loop(digits, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pg, "projected_gradient_ascent", counting)
-    monkeypatch.setattr(train_mod, "projected_gradient_ascent", counting)
+    monkeypatch.setattr(adversarial_mod, "projected_gradient_ascent", counting)
     x, y, _ = digits
     adv = AdversarialSettings(norm="linf", eps=0.1, steps=3, step_size=0.05)
     gen = torch.Generator().manual_seed(0)
