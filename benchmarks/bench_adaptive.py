@@ -26,8 +26,10 @@ training digits): ``--checkpoint`` if the file exists, else trained once and sav
 
 Usage::
 
-    python benchmarks/bench_adaptive.py                                   # n_max 10,000, 100 digits
-    python benchmarks/bench_adaptive.py --n-max 100000 --digits 10 --skip 100
+    python benchmarks/bench_adaptive.py                      # n_max 10,000, 100 digits, both modes
+    python benchmarks/bench_adaptive.py --tolerances ""      # target mode only
+    python benchmarks/bench_adaptive.py --radii "" --bounds renyi --digits 20 --skip 50   # best-radius only
+    python benchmarks/bench_adaptive.py --n-max 100000 --digits 5 --skip 200 --tolerances ""
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=0.001)
     p.add_argument("--digits", type=int, default=100)
     p.add_argument("--skip", type=int, default=10)
-    p.add_argument("--radii", default="0.5,1.0", help="target radii")
+    p.add_argument("--radii", default="0.5,1.0", help="target radii (empty: best-radius mode only)")
     p.add_argument("--bounds", default="renyi,cohen", help="bounds the stopping rules watch")
-    p.add_argument("--tolerances", default="0.02,0.05", help="relative tolerances of best-radius mode")
+    p.add_argument("--tolerances", default="0.02,0.05",
+                   help="relative tolerances of best-radius mode (empty: target mode only)")
     p.add_argument("--futility-level", type=float, default=0.01)
     p.add_argument("--n-start", type=int, default=100)
     p.add_argument("--growth", type=float, default=2.0)
@@ -110,9 +113,9 @@ def configurations(args) -> dict:
                   growth=args.growth, num_classes=10)
     plans = {}
     for bound in args.bounds.split(","):
-        for r in (float(v) for v in args.radii.split(",")):
+        for r in (float(v) for v in args.radii.split(",") if v):
             plans[f"target {r:g}, {bound}"] = plan_adaptive(SIGMA, target_radius=r, bound=bound, **common)
-        for t in (float(v) for v in args.tolerances.split(",")):
+        for t in (float(v) for v in args.tolerances.split(",") if v):
             plans[f"best (tolerance {t:g}), {bound}"] = plan_adaptive(SIGMA, tolerance=t, bound=bound, **common)
     return plans
 
