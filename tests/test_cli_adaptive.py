@@ -148,3 +148,41 @@ def test_adaptive_errors(checkpoint, tmp_path, capsys, extra, message):
     assert run(checkpoint, out, *extra) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()  # refused before the log is started
+
+
+def test_smoothed_classifier_certify_adaptive_is_the_core_procedure(checkpoint):
+    from renyi_cert_torch.data import load_dataset
+    from renyi_cert_torch.smoothing import SmoothedClassifier
+    from renyi_cert_torch.train import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    clf = SmoothedClassifier(model, SIGMA, 10, device="cpu", batch_size=100)
+    x = load_dataset("mnist5k", "test").x[0]
+    res = clf.certify_adaptive(x, n0=20, n_max=800, target_radius=0.3, n_start=50, generator=clf.make_generator(5))
+    plan = plan_adaptive(SIGMA, n_max=800, target_radius=0.3, n_start=50, num_classes=10)
+    ref = certify_with_plan(clf, x, plan, n0=20, batch_size=100, generator=clf.make_generator(5))
+    assert res == ref
+
+
+def test_reduced_precision_and_channels_last(checkpoint, tmp_path, capsys):
+    out = tmp_path / "bf16.tsv"
+    assert run(checkpoint, out, "--n", "100", "--max", "2", "--amp", "bf16", "--channels-last") == 0
+    settings = json.loads(out.with_name("bf16.tsv.json").read_text())
+    assert settings["amp"] == "bf16" and settings["channels_last"] is True
+    capsys.readouterr()
+    # the precision changes the classifier, so a log made in bf16 is not continued in fp32
+    assert run(checkpoint, out, "--n", "100", "--resume", "--channels-last") == 2
+    assert "amp: 'bf16' in the log, None now" in capsys.readouterr().err
+    # the layout changes only the speed: a warning, and the log continues
+    assert run(checkpoint, out, "--n", "100", "--resume", "--amp", "bf16") == 0
+    assert "channels_last was True and is now False" in capsys.readouterr().err
+    assert len(analyze.read_log(out)) == 4
+
+
+def test_fp16_on_the_cpu_is_refused(checkpoint, tmp_path, capsys):
+    out = tmp_path / "fp16.tsv"
+    assert run(checkpoint, out, "--n", "100", "--amp", "fp16", "--device", "cpu") == 2
+    assert "amp ('fp16')" in capsys.readouterr().err
+    assert not out.exists()
+    assert run(checkpoint, out, "--n", "100", "--amp", "int8") == 2
+    assert "argument --amp: amp ('int8') must be one of" in capsys.readouterr().err

@@ -36,9 +36,9 @@ GUARANTEED_COLUMN = "guaranteed"
 COST_COLUMNS = (FORWARD_PASSES_COLUMN, STOP_COLUMN)
 # Settings a resumed run must share with the run it continues (they change the rows' meaning).
 RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
-               "single_sample_set", "allow_unguaranteed", "adaptive", "skip", "seed")
+               "single_sample_set", "allow_unguaranteed", "adaptive", "amp", "skip", "seed")
 # Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
-SOFT_KEYS = ("batch", "device")
+SOFT_KEYS = ("batch", "device", "channels_last")
 # What the sidecar's ``runs`` history records of each run that wrote to the log.
 RUN_KEYS = SOFT_KEYS + ("checkpoint", "torch", "renyi_cert")
 

@@ -212,6 +212,11 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int_arg("batch"), default=1000,
                    help="noisy copies per forward pass (default: %(default)s)")
     p.add_argument("--device", type=device_arg(), default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--amp", type=choice_arg("amp", ("bf16", "fp16")), default=None,
+                   help="run the model in reduced precision (bf16; fp16 on CUDA only): about 1.8x faster on a CPU, "
+                        "and the certificates are then for the model as computed in that precision (default: off)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="channels-last memory layout for convolutions (about 1.3x faster on a CPU; same noise)")
     p.add_argument("--radii", type=float_list_arg("radii"), default=DEFAULT_RADII,
                    help="radius grid of the final table (default: " + ",".join(f"{r:g}" for r in DEFAULT_RADII) + ")")
     group = p.add_mutually_exclusive_group()
@@ -364,7 +369,11 @@ def _load(args, prog: str) -> _Loaded:
     if num_classes != data.num_classes:
         raise CertifyError(f"the checkpoint's model has {num_classes} classes but dataset {dataset!r} has "
                            f"{data.num_classes}")
-    clf = SmoothedClassifier(model, sigma, num_classes, device=device, batch_size=args.batch)
+    try:
+        clf = SmoothedClassifier(model, sigma, num_classes, device=device, batch_size=args.batch, amp=args.amp,
+                                 channels_last=args.channels_last)
+    except ValueError as exc:
+        raise CertifyError(str(exc)) from None
     shape = tuple(data.x.shape[1:])
     if clf.input_shape is not None and shape != clf.input_shape:
         raise CertifyError(f"dataset {dataset!r} has images of shape {shape} but the checkpoint's model "
@@ -395,7 +404,9 @@ def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None) -> dict:
         "adaptive": _adaptive_settings(plan),
         "skip": args.skip,
         "seed": args.seed,
+        "amp": args.amp,
         "batch": args.batch,
+        "channels_last": bool(args.channels_last),
         "device": str(device),
         "torch": torch.__version__,
         "renyi_cert": getattr(renyi_cert, "__version__", "unknown"),

@@ -63,6 +63,7 @@ from .modes import eval_mode
 
 if TYPE_CHECKING:
     from renyi_cert.certificate import Certificate, Prediction
+    from renyi_cert.sequential import AdaptiveCertificate
 
 logger = logging.getLogger(__name__)
 
@@ -404,6 +405,23 @@ class SmoothedClassifier:
         return certify(self, x, self.sigma, n0=n0, n=n, alpha=alpha, method=method, bounds=bounds,
                        batch_size=self.batch_size, generator=generator, allow_unguaranteed=allow_unguaranteed,
                        single_sample_set=single_sample_set)
+
+    def certify_adaptive(self, x: torch.Tensor | np.ndarray, *, n0: int, n_max: int, alpha: float = 0.001,
+                         target_radius: float | None = None, tolerance: float | None = None,
+                         generator: torch.Generator | None = None, **options) -> AdaptiveCertificate:
+        """Certify with as few samples as the question needs; see :func:`renyi_cert.sequential.certify_adaptive`.
+
+        Target mode (``target_radius``) or best-radius mode (``tolerance``); ``options`` are the
+        other keywords of :func:`renyi_cert.sequential.certify_adaptive` (``bound``,
+        ``relative``, ``futility_level``, ``n_start``, ``growth``, ``final_share``). With
+        probability at least ``1 - alpha`` over the noise the returned radii are certified,
+        whatever look the stopping rule chose; the result also says how many forward passes it
+        used and why it stopped.
+        """
+        from renyi_cert.sequential import certify_adaptive
+
+        return certify_adaptive(self, x, self.sigma, n0=n0, n_max=n_max, alpha=alpha, target_radius=target_radius,
+                                tolerance=tolerance, batch_size=self.batch_size, generator=generator, **options)
 
     def predict(self, x: torch.Tensor | np.ndarray, *, n: int, alpha: float = 0.001,
                 generator: torch.Generator | None = None) -> Prediction:
