@@ -55,7 +55,7 @@ from renyi_cert._validate import check_positive_int
 
 from .attacks import pgd, project, projected_gradient_ascent
 from .data import DataSplit
-from .devices import resolve_device
+from .devices import model_device
 from .modes import eval_mode
 
 __all__ = ["PUBLISHED_ATTACKS", "TRADES_START_STD", "AdversarialSettings", "trades_loss", "pgd_at_examples",
@@ -163,11 +163,7 @@ def adversarial_accuracy(model: nn.Module, data: DataSplit, adversary: Adversari
     if not isinstance(adversary, AdversarialSettings):
         raise ValueError(f"adversary must be an AdversarialSettings, got {type(adversary).__name__}")
     batch_size = check_positive_int("batch_size", batch_size)
-    if device is not None:
-        dev = resolve_device(device)
-    else:
-        first = next(model.parameters(), None)
-        dev = first.device if first is not None else torch.device("cpu")
+    dev = model_device(model, device)
     gen = torch.Generator(device=dev).manual_seed(check_positive_int("seed", seed, minimum=0))
     correct = 0
     with eval_mode(model):

@@ -6,7 +6,7 @@ import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
-__all__ = ["DEVICES", "resolve_device", "check_generator"]
+__all__ = ["DEVICES", "resolve_device", "model_device", "check_generator"]
 
 
 def resolve_device(device=None) -> torch.device:
@@ -35,6 +35,15 @@ def resolve_device(device=None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device ({str(device)!r}) was requested but CUDA is not available on this machine")
     return dev
+
+
+def model_device(model: torch.nn.Module, device=None) -> torch.device:
+    """``device`` resolved (:func:`resolve_device`) if given, else the device of ``model``'s first
+    parameter (the CPU for a model without parameters)."""
+    if device is not None:
+        return resolve_device(device)
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def check_generator(generator, device, *, create: bool = False) -> torch.Generator | None:

@@ -98,7 +98,7 @@ from .adversarial import (PUBLISHED_ATTACKS, TRADES_START_STD, AdversarialSettin
                           pgd_at_examples, trades_examples, trades_loss)
 from .checkpoints import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from .data import DataSplit, load_dataset
-from .devices import resolve_device
+from .devices import model_device, resolve_device
 from .models import build_model, check_arch_trust
 from .modes import eval_mode
 from .smoothing import check_finite_logits
@@ -347,11 +347,7 @@ def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, 
     """
     sigma = check_real("sigma", sigma, minimum=0.0, strict=False)
     batch_size = check_positive_int("batch_size", batch_size)
-    if device is not None:
-        dev = resolve_device(device)
-    else:
-        first = next(model.parameters(), None)
-        dev = first.device if first is not None else torch.device("cpu")
+    dev = model_device(model, device)
     gen = torch.Generator(device=dev).manual_seed(check_positive_int("seed", seed, minimum=0))
     noise = f" with noise sigma {sigma:g}" if sigma > 0 else ""
     correct = 0
