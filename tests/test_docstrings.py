@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 MODULES = ["renyi_cert.bounds", "renyi_cert.means", "renyi_cert.divergence", "renyi_cert._files",
-           "renyi_cert.caps", "renyi_cert.seeds", "renyi_cert.sequential"]
+           "renyi_cert.caps", "renyi_cert.seeds", "renyi_cert.sequential", "renyi_cert.noise"]
 TORCH_MODULES = ["renyi_cert_torch.modes"]
 
 
