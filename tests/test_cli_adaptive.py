@@ -122,7 +122,7 @@ def test_resume_refuses_a_log_of_the_previous_format(checkpoint, tmp_path, capsy
     sidecar.write_text(json.dumps(settings))
     capsys.readouterr()
     assert run(checkpoint, out, "--n", "100", "--resume") == 2
-    assert "has format 'renyi_cert-certify/2', not 'renyi_cert-certify/3'" in capsys.readouterr().err
+    assert "has format 'renyi_cert-certify/2', not 'renyi_cert-certify/4'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -85,7 +85,7 @@ def test_train_certify_analyze(checkpoint, tmp_path, capsys):
     assert settings["dataset"] == "mnist5k" and len(settings["checkpoint_sha256"]) == 64
     assert settings["allow_unguaranteed"] is False and settings["columns"][-3:] == ["guaranteed", "forward_passes",
                                                                                    "stop"]
-    assert settings["adaptive"] is None and settings["format"] == "renyi_cert-certify/3"
+    assert settings["adaptive"] is None and settings["format"] == "renyi_cert-certify/4"
     # fixed n: every row cost n0 + n forward passes
     np.testing.assert_array_equal(log.forward_passes, [120] * 4)
     assert log.stop == ("fixed-n",) * 4

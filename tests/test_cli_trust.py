@@ -329,15 +329,15 @@ def test_a_model_with_nan_weights_is_a_clean_error(tmp_path, capsys):
 def test_ctrl_c_in_certify_keeps_the_rows(ckpt, tmp_path, capsys, monkeypatch):
     tsv = tmp_path / "c.tsv"
     calls = []
-    real = SmoothedClassifier.certify
+    real = SmoothedClassifier.sample_counts
 
-    def interrupted_at_third(self, *args, **kwargs):
+    def interrupted_at_third(self, *args, **kwargs):  # two draws per example: selection, estimation
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 5:
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(SmoothedClassifier, "certify", interrupted_at_third)
+    monkeypatch.setattr(SmoothedClassifier, "sample_counts", interrupted_at_third)
     assert interruptible_call(certify, ckpt, tsv, "--max", "5") == 130
     err = capsys.readouterr().err
     assert err.rstrip().endswith("certify: interrupted; the rows written so far are kept; run again with --resume "

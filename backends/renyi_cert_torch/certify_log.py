@@ -27,20 +27,20 @@ from renyi_cert.analyze.logs import FIXED_STOP, FORWARD_PASSES_COLUMN, STOP_COLU
 
 __all__ = ["SIDECAR_FORMAT", "RESUME_KEYS", "SOFT_KEYS", "RUN_KEYS", "GUARANTEED_COLUMN", "COST_COLUMNS", "FIXED_STOP",
            "CertifyError", "planned_indices", "tsv_header", "format_row", "sidecar_path", "read_finished",
-           "run_entry", "check_resume"]
+           "run_entry", "check_resume", "sort_log"]
 
 SIDECAR_SUFFIX = ".json"
-SIDECAR_FORMAT = "renyi_cert-certify/3"
+SIDECAR_FORMAT = "renyi_cert-certify/4"
 GUARANTEED_COLUMN = "guaranteed"
 #: Noisy forward passes spent on the row (selection + estimation), and why sampling stopped.
 COST_COLUMNS = (FORWARD_PASSES_COLUMN, STOP_COLUMN)
 # Settings a resumed run must share with the run it continues (they change the rows' meaning).
 RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
-               "single_sample_set", "allow_unguaranteed", "adaptive", "amp", "skip", "seed")
+               "single_sample_set", "allow_unguaranteed", "adaptive", "amp", "skip", "seed", "split_example")
 # Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
 SOFT_KEYS = ("batch", "device", "channels_last")
 # What the sidecar's ``runs`` history records of each run that wrote to the log.
-RUN_KEYS = SOFT_KEYS + ("checkpoint", "torch", "renyi_cert")
+RUN_KEYS = SOFT_KEYS + ("workers", "checkpoint", "torch", "renyi_cert")
 
 
 class CertifyError(Exception):
@@ -127,6 +127,23 @@ def read_finished(path: str | os.PathLike, header: str) -> list[int]:
         raise CertifyError(f"--resume: {path} holds idx {format_idx_list(dup)} more than once (two runs may have written to it); "
                            "it cannot be continued: certify into another --out, or --force to start over")
     return done
+
+
+def sort_log(path: str | os.PathLike) -> bool:
+    """Put the rows of a finished log in ``idx`` order (as one process writes them); whether it moved any.
+
+    Several workers write rows in the order they finish; the file is rewritten atomically, so an
+    interruption leaves either the old or the sorted file.
+    """
+    from renyi_cert._files import atomic_write_text
+
+    path = Path(path)
+    header, *rows = path.read_text(encoding="utf-8").splitlines()
+    ordered = sorted(rows, key=lambda row: int(row.split("\t", 1)[0]))
+    if ordered == rows:
+        return False
+    atomic_write_text(path, "\n".join([header, *ordered]) + "\n")
+    return True
 
 
 def run_entry(settings: dict, first_row: int) -> dict:

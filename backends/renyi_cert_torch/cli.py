@@ -21,11 +21,12 @@ writes the same rows as an uninterrupted one (on the same device and batch size)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -48,11 +49,9 @@ from renyi_cert._files import (
     exclusive_lock,
     file_sha256,
 )
-from renyi_cert.seeds import derive_seed
 from renyi_cert.sequential import DEFAULT_FINAL_SHARE, DEFAULT_FUTILITY_LEVEL
 
 from .certify_log import (
-    FIXED_STOP,
     RESUME_KEYS,
     RUN_KEYS,
     SIDECAR_FORMAT,
@@ -64,8 +63,23 @@ from .certify_log import (
     read_finished,
     run_entry,
     sidecar_path,
+    sort_log,
     tsv_header,
 )
+from .certify_rows import LogWriter, RowSettings, certify_examples
+from .distributed import (
+    DEFAULT_TIMEOUT,
+    SINGLE,
+    DistributedError,
+    Workers,
+    check_same,
+    from_main,
+    join,
+    launched,
+    leave,
+    settle,
+)
+from .launch import launch, strip_separator
 
 __all__ = ["PROG", "COMMANDS", "DEFAULT_BOUNDS", "SIDECAR_FORMAT", "RESUME_KEYS", "SOFT_KEYS", "RUN_KEYS",
            "CertifyError", "planned_indices", "tsv_header", "format_row", "sidecar_path", "read_finished",
@@ -100,68 +114,6 @@ def radius_cap_note(*, sigma: float, n: int, alpha: float, method: str, bounds: 
     return (f"with n = {n} samples at level alpha = {alpha:g} the largest certifiable p1 is about alpha^(1/n) = "
             f"{alpha ** (1.0 / n):.5f} (here p1_lower <= {cap.p1_lower:.5f} with {method}), so no radius can exceed "
             + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
-
-
-def _certify_one(clf, x, gen, *, n0: int, n: int, alpha: float, method: str, bounds: Sequence[str],
-                 single_sample_set: bool, allow_unguaranteed: bool, adaptive) -> tuple:
-    """One example's certificate, forward passes and stop reason (fixed n, or ``adaptive``'s plan)."""
-    if adaptive is None:
-        cert = clf.certify(x, n0=n0, n=n, alpha=alpha, method=method, bounds=tuple(bounds), generator=gen,
-                           single_sample_set=single_sample_set, allow_unguaranteed=allow_unguaranteed)
-        return cert, (n if single_sample_set else n0 + n), FIXED_STOP
-    from renyi_cert.sequential import certify_with_plan
-
-    res = certify_with_plan(clf, x, adaptive, n0=n0, batch_size=clf.batch_size, generator=gen)
-    return res.certificate, res.forward_passes, res.stop_reason
-
-
-def certify_examples(clf, x, y, indices: Sequence[int], out_file, *, n0: int, n: int, alpha: float, method: str,
-                     bounds: Sequence[str], seed: int, single_sample_set: bool = False,
-                     allow_unguaranteed: bool = False, adaptive=None, progress: bool = True,
-                     initial: int = 0, total: int | None = None, desc: str = "certify") -> int:
-    """Certify ``x[idx]`` for each ``idx`` in ``indices`` and write one flushed row each to ``out_file``.
-
-    ``clf`` is a :class:`renyi_cert_torch.smoothing.SmoothedClassifier`; example ``idx`` uses the
-    generator seeded with :func:`renyi_cert.seeds.derive_seed` ``(seed, idx)``, so its row does not
-    depend on which examples ran before it. With ``adaptive`` (a
-    :class:`renyi_cert.sequential.AdaptivePlan`) each example is certified by
-    :func:`renyi_cert.sequential.certify_with_plan` instead of with a fixed ``n`` (``n``,
-    ``method`` and ``single_sample_set`` are then unused). Returns the number of rows written.
-
-    Raises
-    ------
-    CertifyError
-        If certifying an example fails on its data (e.g. the model gives NaN logits); the message
-        names the example, and the rows written before it are kept.
-    """
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total if total is not None else len(indices), initial=initial, desc=desc, unit="img",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    written = correct = passes = 0
-    try:
-        for idx in indices:
-            t0 = time.perf_counter()
-            gen = clf.make_generator(derive_seed(seed, idx))
-            try:
-                cert, used, stop = _certify_one(clf, x[idx], gen, n0=n0, n=n, alpha=alpha, method=method,
-                                                bounds=bounds, single_sample_set=single_sample_set,
-                                                allow_unguaranteed=allow_unguaranteed, adaptive=adaptive)
-            except ValueError as exc:
-                raise CertifyError(f"example idx {idx}: {exc} ({written} row(s) of this run were written and are "
-                                   "kept)") from None
-            elapsed = time.perf_counter() - t0
-            label = int(y[idx])
-            out_file.write(format_row(idx, label, cert, elapsed, bounds, forward_passes=used, stop=stop) + "\n")
-            out_file.flush()
-            written += 1
-            correct += int(cert.prediction == label)
-            passes += used
-            bar.update(1)
-            bar.set_postfix(acc=f"{correct / written:.3f}", passes=f"{passes / written:.0f}", refresh=False)
-    finally:
-        bar.close()
-    return written
 
 
 # ------------------------------------------------------------------------------------- the parser
@@ -217,6 +169,7 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
                         "and the certificates are then for the model as computed in that precision (default: off)")
     p.add_argument("--channels-last", action="store_true",
                    help="channels-last memory layout for convolutions (about 1.3x faster on a CPU; same noise)")
+    _add_worker_arguments(p)
     p.add_argument("--radii", type=float_list_arg("radii"), default=DEFAULT_RADII,
                    help="radius grid of the final table (default: " + ",".join(f"{r:g}" for r in DEFAULT_RADII) + ")")
     group = p.add_mutually_exclusive_group()
@@ -224,6 +177,23 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
     group.add_argument("--force", action="store_true", help="overwrite an existing log")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def _add_worker_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of runs on many processes (torchrun, or --nproc)."""
+    g = p.add_argument_group(
+        "many processes", "under torchrun (torchrun --nproc_per_node N -m renyi_cert_torch.cli -- certify ...) or with "
+        "--nproc, the examples are shared out over the workers as they become free and rank 0 writes the one log; "
+        "every row is the same as a single process writes (see the README, 'Many GPUs, many machines')")
+    g.add_argument("--nproc", type=int_arg("nproc"), default=None, metavar="N",
+                   help="start N workers on this machine (torch's elastic launcher, one CPU thread or one GPU each)")
+    g.add_argument("--split-example", action="store_true",
+                   help="every worker draws a share of each example's samples and the counts are summed: the "
+                        "latency of one certificate at large n (the draws then differ from a run without this "
+                        "option, but not with the number of workers)")
+    g.add_argument("--timeout", type=real_arg("timeout", 0.0, strict=True), default=DEFAULT_TIMEOUT,
+                   metavar="SECONDS", help="longest wait for another worker before the run stops (default: "
+                                           "%(default)g)")
 
 
 def _add_adaptive_arguments(p: argparse.ArgumentParser) -> None:
@@ -314,15 +284,24 @@ class _Loaded(NamedTuple):
     device: object
 
 
-def _load_checkpoint(args):
-    """The device, the checkpoint's model and its config (CertifyError on user errors)."""
+def _device(args, workers: Workers = SINGLE):
+    """``--device`` resolved; with several workers on CUDA, this worker's GPU (``cuda:LOCAL_RANK``)."""
     from renyi_cert_torch.smoothing import resolve_device
-    from renyi_cert_torch.train import load_checkpoint
 
     try:
         device = resolve_device(args.device)
     except ValueError as exc:
         raise CertifyError(f"--device: {exc}") from None
+    if workers.distributed and device.type == "cuda":
+        return resolve_device(f"cuda:{workers.local_rank}")
+    return device
+
+
+def _load_checkpoint(args, workers: Workers = SINGLE):
+    """The device, the checkpoint's model and its config (CertifyError on user errors)."""
+    from renyi_cert_torch.train import load_checkpoint
+
+    device = _device(args, workers)
     try:
         model, config = load_checkpoint(args.checkpoint, map_location="cpu", trust_arch_import=args.trust_arch_import)
     except FileNotFoundError as exc:
@@ -348,12 +327,12 @@ def _noise_level(args, config: dict, prog: str) -> float:
     return sigma
 
 
-def _load(args, prog: str) -> _Loaded:
+def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
     """Checkpoint, model, dataset and sigma from the parsed arguments (CertifyError on user errors)."""
     from renyi_cert_torch.data import load_dataset
     from renyi_cert_torch.smoothing import SmoothedClassifier
 
-    device, model, config = _load_checkpoint(args)
+    device, model, config = _load_checkpoint(args, workers)
     dataset = args.dataset or config.get("dataset")
     if dataset is None:
         raise CertifyError(f"the checkpoint {args.checkpoint!r} does not record its dataset; give --dataset")
@@ -381,7 +360,7 @@ def _load(args, prog: str) -> _Loaded:
     return _Loaded(clf, data, config, sigma, dataset, device)
 
 
-def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None) -> dict:
+def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None, workers: Workers = SINGLE) -> dict:
     """The settings file's content: what gives the rows their meaning, and how this run made them."""
     import torch
 
@@ -404,10 +383,12 @@ def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None) -> dict:
         "adaptive": _adaptive_settings(plan),
         "skip": args.skip,
         "seed": args.seed,
+        "split_example": bool(args.split_example),
         "amp": args.amp,
         "batch": args.batch,
         "channels_last": bool(args.channels_last),
         "device": str(device),
+        "workers": workers.world_size,
         "torch": torch.__version__,
         "renyi_cert": getattr(renyi_cert, "__version__", "unknown"),
         "columns": tsv_header(args.bound).split("\t"),
@@ -430,19 +411,43 @@ def _check_unguaranteed(args) -> None:
 
 
 def _run_certify(args, prog: str, report: bool = True) -> int:
-    """Check ``--out`` and the guarantee switch, then run under the lock on ``--out``."""
-    try:
-        out = check_output_path(args.out, name="--out")
-        check_output_path(sidecar_path(out), name="--out's settings file")
-    except OutputPathError as exc:
-        raise CertifyError(str(exc)) from None
+    """Check the flags, join the other workers (if launched by torchrun) and run."""
     _check_unguaranteed(args)
     _check_adaptive_flags(args)
     try:
-        with exclusive_lock(out, what="certification log"):
-            return _certify_locked(args, out, prog, report)
-    except LockedError as exc:
+        workers = join(_device(args).type, args.timeout)
+    except DistributedError as exc:
         raise CertifyError(str(exc)) from None
+    try:
+        with contextlib.ExitStack() as stack:
+            if workers.distributed:
+                _stop_on_sigterm()
+            return _certify_workers(args, prog, report, workers, stack)
+    except DistributedError as exc:
+        raise CertifyError(str(exc)) from None
+    finally:
+        leave()
+
+
+def _claim_output(args, stack: contextlib.ExitStack) -> Path:
+    """Rank 0's ``--out``: checked, and locked (for as long as ``stack`` is open) against a second run."""
+    try:
+        out = check_output_path(args.out, name="--out")
+        check_output_path(sidecar_path(out), name="--out's settings file")
+        stack.enter_context(exclusive_lock(out, what="certification log"))
+    except (OutputPathError, LockedError) as exc:
+        raise CertifyError(str(exc)) from None
+    if out.exists() and not (args.resume or args.force):
+        raise CertifyError(f"--out ({args.out!r}) exists; use --resume to continue it or --force to overwrite it")
+    return out
+
+
+def _stop_on_sigterm() -> None:
+    """A worker stopped by its launcher (another worker failed) says so and keeps its rows."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _resume_state(args, out: Path, settings: dict, header: str, run: _Loaded, prog: str) -> tuple[list, list]:
@@ -480,7 +485,8 @@ def _open_log(args, out: Path, settings: dict, header: str, done: list, runs: li
     return fresh
 
 
-def _announce(args, run: _Loaded, todo: list, indices: list, adaptive, prog: str, report: bool) -> None:
+def _announce(args, run: _Loaded, todo: list, indices: list, adaptive, prog: str, report: bool,
+              workers: Workers = SINGLE) -> None:
     """What the run is about to do (and, with ``report``, the radius cap of its n and alpha)."""
     if adaptive is None:
         how, n, alpha = f"n {args.n}, alpha {args.alpha:g}, {args.method}", args.n, args.alpha
@@ -493,7 +499,9 @@ def _announce(args, run: _Loaded, todo: list, indices: list, adaptive, prog: str
                f"futility level {adaptive.futility_level:g})")
         n, alpha = adaptive.n_max, adaptive.look_alphas[-1]
     print(f"{prog}: certifying {len(todo)} of {len(indices)} examples of {run.dataset} ({args.split}) at sigma "
-          f"{run.sigma:g}, n0 {args.n0}, {how}, bounds {', '.join(args.bound)}, device {run.device}", file=sys.stderr)
+          f"{run.sigma:g}, n0 {args.n0}, {how}, bounds {', '.join(args.bound)}, device {run.device}"
+          + (f", {workers.world_size} workers" + (" (each example split over all)" if args.split_example else "")
+             if workers.distributed else ""), file=sys.stderr)
     if report:
         note = radius_cap_note(sigma=run.sigma, n=n, alpha=alpha, method=args.method, bounds=args.bound,
                                num_classes=run.clf.num_classes, allow_unguaranteed=args.allow_unguaranteed)
@@ -514,32 +522,67 @@ def _summarize_log(args, out: Path, run: _Loaded, report: bool) -> None:
     print(f"\nwrote {out} ({len(log)} rows), {sidecar_path(out)}, {png}, {pdf}")
 
 
-def _certify_locked(args, out: Path, prog: str, report: bool) -> int:
-    """The run, with the lock on ``out`` held by the caller."""
-    if out.exists() and not (args.resume or args.force):
-        raise CertifyError(f"--out ({args.out!r}) exists; use --resume to continue it or --force to overwrite it")
-    if args.allow_unguaranteed:
+def _certify_workers(args, prog: str, report: bool, workers: Workers, stack: contextlib.ExitStack) -> int:
+    """The run on this worker: every step that can fail on one worker fails on all of them."""
+    out, run, error = None, None, None
+    try:
+        if workers.is_main:
+            out = _claim_output(args, stack)
+        run = _load(args, prog, workers)
+    except CertifyError as exc:
+        error = str(exc)
+    settle(workers, error, CertifyError)
+    assert run is not None
+    if args.allow_unguaranteed and workers.is_main:
         print(f"{prog}: warning: --allow-unguaranteed: the rows of this run carry NO 1-alpha guarantee "
               "(guaranteed = 0)", file=sys.stderr)
-    run = _load(args, prog)
     adaptive = _adaptive_plan(args, run.sigma, run.clf.num_classes)
-    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint), adaptive)
-    header = tsv_header(args.bound)
+    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint), adaptive, workers)
+    check_same(workers, {k: v for k, v in settings.items() if k != "device"})
     indices = planned_indices(len(run.data), args.skip, args.max)
+    if workers.world_size > len(indices) and not args.split_example:
+        raise CertifyError(f"{workers.world_size} workers for {len(indices)} example(s): start at most "
+                           f"{len(indices)} workers, or give each example to all of them with --split-example")
+    header = tsv_header(args.bound)
+    todo = from_main(workers, lambda: _start_log(args, out, settings, header, run, indices, prog), CertifyError)
+    if workers.is_main:
+        _announce(args, run, todo, indices, adaptive, prog, report, workers)
+    _certify_todo(args, out, run, adaptive, todo, indices, workers)
+    if workers.is_main:
+        sort_log(out)
+        _summarize_log(args, out, run, report)
+    return 0
+
+
+def _start_log(args, out: Path, settings: dict, header: str, run: _Loaded, indices: list, prog: str) -> list:
+    """Rank 0: check a resumed log, (re)write its settings file and header; the indices still to do."""
     done, runs = _resume_state(args, out, settings, header, run, prog)
     done_set = set(done)
     todo = [i for i in indices if i not in done_set]
     if not _open_log(args, out, settings, header, done, runs):
         print(f"{prog}: resuming {out}: {len(done)} rows done, {len(todo)} to go", file=sys.stderr)
-    _announce(args, run, todo, indices, adaptive, prog, report)
+    return todo
+
+
+def _certify_todo(args, out, run: _Loaded, adaptive, todo: list, indices: list, workers: Workers) -> None:
+    """Certify the examples still to do; rank 0 appends the rows to ``out``."""
+    rows = RowSettings(n0=args.n0, n=args.n, alpha=args.alpha, method=args.method, bounds=tuple(args.bound),
+                       seed=args.seed, single_sample_set=args.single_sample_set,
+                       allow_unguaranteed=args.allow_unguaranteed, adaptive=adaptive)
+    if not workers.is_main:
+        certify_examples(run.clf, run.data.x, run.data.y, todo, None, rows, workers=workers,
+                         split_example=args.split_example)
+        return
     with open(out, "a", encoding="utf-8") as fh:
-        certify_examples(run.clf, run.data.x, run.data.y, todo, fh, n0=args.n0, n=args.n, alpha=args.alpha,
-                         method=args.method, bounds=args.bound, seed=args.seed,
-                         single_sample_set=args.single_sample_set, allow_unguaranteed=args.allow_unguaranteed,
-                         adaptive=adaptive, progress=not args.no_progress, initial=len(indices) - len(todo),
-                         total=len(indices))
-    _summarize_log(args, out, run, report)
-    return 0
+        writer = LogWriter(fh, progress=not args.no_progress, initial=len(indices) - len(todo), total=len(indices),
+                           desc="certify")
+        try:
+            certify_examples(run.clf, run.data.x, run.data.y, todo, writer, rows, workers=workers,
+                             split_example=args.split_example)
+        except CertifyError as exc:
+            raise CertifyError(f"{exc} ({writer.written} row(s) of this run were written and are kept)") from None
+        finally:
+            writer.close()
 
 
 def certify_main(argv: Sequence[str] | None = None, prog: str = "certify", *, report: bool = True) -> int:
@@ -553,16 +596,31 @@ def certify_main(argv: Sequence[str] | None = None, prog: str = "certify", *, re
 
 
 def _certify_main(argv: Sequence[str] | None, prog: str, report: bool) -> int:
+    argv = strip_separator(sys.argv[1:] if argv is None else argv)
     parser = build_certify_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
+        if args.nproc is not None:
+            return _launch(args, argv, prog)
         return _run_certify(args, prog, report)
     except CertifyError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _launch(args, argv: list, prog: str) -> int:
+    """``--nproc N``: run the same command in N workers started by torch's elastic launcher."""
+    if launched():
+        raise CertifyError("--nproc starts the workers itself; under torchrun drop it (torchrun's --nproc_per_node "
+                           "says how many)")
+    if args.nproc == 1:
+        return _run_certify(args, prog)
+    rest = [a for i, a in enumerate(argv) if a != "--nproc" and (i == 0 or argv[i - 1] != "--nproc")
+            and not a.startswith("--nproc=")]
+    return launch(args.nproc, "certify", rest, prog=prog, note=INTERRUPT_NOTE.replace("continue the log", "continue the log (with any number of workers)"))
 
 
 # --------------------------------------------------------------------------------------- umbrella
@@ -592,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ``renyi-cert --version`` prints the version. Returns the sub-command's exit status (130 on Ctrl-C).
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = strip_separator(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         stream = sys.stdout if argv else sys.stderr
         stream.write(_usage())
