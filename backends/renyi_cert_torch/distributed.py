@@ -148,10 +148,15 @@ def _process_group(device_type: str, rank: int, world: int, timeout: float) -> A
     if _STORE:
         return _STORE[0]
     span = timedelta(seconds=timeout)
-    store, rank, world = next(dist.rendezvous("env://", rank=rank, world_size=world, timeout=span))
-    store.set_timeout(span)
     backend = "cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo"
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=span)
+    try:
+        store, rank, world = next(dist.rendezvous("env://", rank=rank, world_size=world, timeout=span))
+        store.set_timeout(span)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=span)
+    except (RuntimeError, ValueError) as exc:  # DistStoreError and DistNetworkError are RuntimeErrors
+        raise DistributedError(f"rank {rank} could not join the other {world - 1} worker(s) within {timeout:g} s "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check "
+                               "MASTER_ADDR, MASTER_PORT and that every worker was started") from None
     _STORE.append(store)
     return store
 

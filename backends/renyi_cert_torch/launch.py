@@ -55,12 +55,13 @@ def launch(nproc: int, command: str, argv: Sequence[str], *, prog: str, note: st
 
 
 def _report(exc, nproc: int, prog: str, note: str) -> int:
-    """One line per failed worker, then ``note``; the exit status to return."""
-    failures = sorted(exc.failures.items())
-    for rank, failure in failures:
+    """One line per failed worker, the first to fail first, then ``note``; the exit status to return."""
+    failures = sorted(exc.failures.items(), key=lambda item: (item[1].timestamp, item[0]))
+    for i, (rank, failure) in enumerate(failures):
         how = (f"was killed by signal {failure.signal_name()}" if failure.exitcode < 0
                else f"exited with status {failure.exitcode}")
-        print(f"{prog}: error: worker rank {rank} of {nproc} (pid {failure.pid}) {how}", file=sys.stderr)
+        then = " (the first to fail)" if i == 0 and len(failures) > 1 else ""
+        print(f"{prog}: error: worker rank {rank} of {nproc} (pid {failure.pid}) {how}{then}", file=sys.stderr)
     if note:
         print(f"{prog}: {note}", file=sys.stderr)
     first = failures[0][1].exitcode if failures else 1
