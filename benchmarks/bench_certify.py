@@ -325,6 +325,20 @@ def levers_main(args, device: torch.device) -> int:
     return 0
 
 
+def _autocast(device: torch.device, amp: str | None) -> Callable:
+    """Wrap a function to run under ``torch.autocast`` in ``amp``'s dtype (unchanged without amp)."""
+    if amp is None:
+        return lambda fn: fn
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+    def wrap(fn):
+        def run(*a, **k):
+            with torch.autocast(device_type=device.type, dtype=dtype):
+                return fn(*a, **k)
+        return run
+    return wrap
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", default="mnist_cnn", choices=sorted(INPUT_SHAPES))
@@ -334,6 +348,8 @@ def main(argv=None) -> int:
     p.add_argument("--sigma", type=float, default=None, help="noise (default 0.5; 0.7, the demo's, with --levers)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default %(default)s)")
+    p.add_argument("--amp", choices=("bf16", "fp16"), default=None,
+                   help="every implementation under torch.autocast in this dtype (ours through its amp option)")
     levers = p.add_argument_group("CPU levers (--levers)")
     levers.add_argument("--levers", action="store_true", help="measure batch size, channels_last, bf16, compile")
     levers.add_argument("--train-epochs", type=int, default=1,
@@ -360,17 +376,20 @@ def main(argv=None) -> int:
     model = make_model(args.arch).to(device).eval()
     shape = INPUT_SHAPES[args.arch]
     x = torch.rand(shape, device=device)
-    clf = SmoothedClassifier(model, args.sigma, 10, device=device, batch_size=args.batch, input_shape=shape)
+    clf = SmoothedClassifier(model, args.sigma, 10, device=device, batch_size=args.batch, input_shape=shape,
+                             amp=args.amp)
     gen = torch.Generator(device=device).manual_seed(1)
     sizes = [min(args.batch, args.n - s) for s in range(0, args.n, args.batch)]
     noisy = [x + args.sigma * torch.randn((b, *shape), generator=gen, device=device) for b in sizes]
 
+    cast = _autocast(device, args.amp)
     impls = {
         "ours": lambda: run_ours(clf, x, args.sigma, args.n, args.batch, 0),
-        "raw": lambda: run_raw(model, noisy, device),
-        "cohen": lambda: run_cohen_style(model, x.unsqueeze(0), 10, args.sigma, args.n, args.batch, device),
+        "raw": lambda: cast(run_raw)(model, noisy, device),
+        "cohen": lambda: cast(run_cohen_style)(model, x.unsqueeze(0), 10, args.sigma, args.n, args.batch, device),
     }
-    print(f"device {device} ({torch.get_num_threads()} threads), {args.arch}, n = {args.n}, batch = {args.batch}, "
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"device {device} ({name}), {args.arch}, n = {args.n}, batch = {args.batch}, amp {args.amp or 'off'}, "
           f"{args.repeats} interleaved rounds, torch {torch.__version__}")
     for fn in impls.values():  # warm-up
         fn()

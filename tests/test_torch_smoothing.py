@@ -33,7 +33,7 @@ class MeanThreshold(nn.Module):
         if self.keep_inputs:
             self.inputs.append(x.clone())
         m = x.flatten(1).mean(1)
-        logits = torch.full((x.shape[0], self.num_classes), -10.0)
+        logits = torch.full((x.shape[0], self.num_classes), -10.0, device=x.device)
         logits[:, 0] = m - self.t
         logits[:, 1] = self.t - m
         return logits

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -344,6 +345,8 @@ def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
         data = load_dataset(dataset, args.split, data_root=args.data_root)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise CertifyError(f"cannot load dataset {dataset!r} ({args.split}): {exc}") from None
+    if device.type == "cuda":  # page-locked: each example's copy to the GPU is asynchronous
+        data = dataclasses.replace(data, x=data.x.pin_memory())
     num_classes = int(config.get("num_classes", data.num_classes))
     if num_classes != data.num_classes:
         raise CertifyError(f"the checkpoint's model has {num_classes} classes but dataset {dataset!r} has "

@@ -275,7 +275,8 @@ class SmoothedClassifier:
                              f"{self._conv_channels}")
         if not x.is_floating_point():
             raise ValueError(f"x has dtype {x.dtype}; expected floating-point pixels in [0, 1]")
-        return x.to(device=self.device, dtype=self.dtype)
+        # From pinned host memory (the CLI pins its dataset on CUDA) the copy is asynchronous.
+        return x.to(device=self.device, dtype=self.dtype, non_blocking=True)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         """``torch.autocast`` in the ``amp`` dtype, or a null context without ``amp``."""
