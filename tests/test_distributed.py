@@ -112,6 +112,26 @@ def test_torchrun_needs_the_separator_and_then_agrees(ckpt, tmp_path):
     assert rows(out) == reference
 
 
+def test_two_machines_through_the_c10d_rendezvous(ckpt, tmp_path):
+    # the README's multi-node command, both "machines" on this one: torchrun --nnodes 2 with one
+    # worker each, meeting at a c10d rendezvous endpoint
+    reference = single(ckpt, tmp_path / "one.tsv", "--max", "5")
+    out, port = tmp_path / "nodes.tsv", free_port()
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test-nodes",
+               "-m", "renyi_cert_torch.cli", "--", "certify", "--checkpoint", str(ckpt), "--out", str(out), *SMALL,
+               "--max", "5"]
+    nodes = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+             for _ in range(2)]
+    try:
+        results = [(p.wait(timeout=LIMIT), p.stderr.read()) for p in nodes]
+    finally:
+        for p in nodes:
+            p.kill()
+    assert all(rc == 0 for rc, _ in results), results
+    assert rows(out) == reference
+
+
 def test_split_example_rows_do_not_depend_on_the_number_of_workers(ckpt, tmp_path):
     flags = ["--max", "3", "--split-example", "--n", "500", "--batch", "60"]
     reference = single(ckpt, tmp_path / "one.tsv", *flags)
