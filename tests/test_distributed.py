@@ -298,3 +298,22 @@ def test_sort_log_puts_rows_in_idx_order(tmp_path):
     assert sort_log(log) is True
     assert log.read_text() == "idx\tx\n2\tb\n3\tc\n10\ta\n"
     assert sort_log(log) is False
+
+
+# ------------------------------------------------------------- the reproduction's counts
+
+
+def test_reproduction_counts_on_two_workers_equal_one_process(ckpt):
+    from renyi_cert_torch.counts import count_examples, sharded_counts
+    from renyi_cert_torch.train import load_checkpoint
+
+    model, _ = load_checkpoint(ckpt, map_location="cpu")
+    x = torch.rand(5, 1, 28, 28)
+    clf = SmoothedClassifier(model, 0.5, 10, device="cpu", batch_size=64)
+    alone = count_examples(clf, x, n0=20, n=150, seed=11)
+    assert [sum(c) for c in alone["selection"]] == [20] * 5 and [sum(c) for c in alone["estimation"]] == [150] * 5
+    first = count_examples(clf, x[:2], n0=20, n=150, seed=11)  # an example's draws do not depend on the others
+    assert first["estimation"] == alone["estimation"][:2] and first["selection"] == alone["selection"][:2]
+    shared = sharded_counts(ckpt, x, sigma=0.5, num_classes=10, n0=20, n=150, seed=11, batch=64, device="cpu",
+                            nproc=2)
+    assert shared == alone

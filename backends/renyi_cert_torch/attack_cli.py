@@ -28,14 +28,38 @@ The TSV and the plot are written atomically once the run is complete; ``--out`` 
 before the checkpoint is read. A checkpoint whose architecture is an import path (``module:Class``)
 is refused unless ``--trust-arch-import`` is given (loading it runs that module's code).
 
+Blocks and seeds: the examples are attacked in blocks of ``--attack-batch`` examples (block ``b``
+holds examples ``b*k .. b*k + k - 1``); block ``b`` draws all its randomness (attack and votes)
+from a generator seeded with :func:`renyi_cert.seeds.derive_seed` ``(--seed, b)``, and from nothing
+else, and the blocks' counts (robust, clean and base-clean examples, sum of perturbation norms per
+eps) are added up in block order. So the TSV (every column but ``seconds``) does not depend on
+which blocks ran before, on which worker ran them, or on how many workers there were. (Runs before
+this scheme drew every block from one generator seeded with ``--seed``, so their numbers differ
+slightly from today's at the same seed.)
+
+Many processes: under ``torchrun`` (``torchrun --nproc_per_node N -m renyi_cert_torch.cli -- attack
+...``; the ``--`` keeps torchrun's parser off the command's flags) or with ``--nproc N`` (which
+starts N workers on this machine through torch's elastic launcher; ``--nproc 1`` is a plain run),
+every worker takes the next block as it becomes free (:class:`renyi_cert_torch.distributed.WorkQueue`)
+and hands its counts to rank 0, which shows the progress and writes the TSV and the plot (no other
+worker touches ``--out``). Each worker computes on its own GPU (``cuda:LOCAL_RANK``) on CUDA. An
+error met by any worker (a bad checkpoint, missing data, workers started with other settings) stops
+every worker with the same message; more workers than blocks is an error. ``--timeout`` bounds
+every wait for another worker, including rank 0's wait for the next block's result (raise it for
+blocks that take longer than that).
+
 Exit status: 0 on success; 2 for an invalid flag (the message names the flag and its value), an
-unwritable ``--out`` or an unreadable checkpoint; 1 when the dataset's files are missing; 130 on
+unwritable ``--out``, an unreadable checkpoint, a model that returns non-finite logits, more
+workers than blocks or workers that disagree; 1 when the dataset's files are missing; 130 on
 Ctrl-C (no output file is left half-written).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import logging
 import math
 import sys
 import time
@@ -47,10 +71,28 @@ import torch
 
 from renyi_cert._cli import interruptible, parse_choice, parse_float_list, parse_int, parse_real
 from renyi_cert._figures import finish_accuracy_axes, new_figure, save_png_pdf
-from renyi_cert._files import OutputPathError, atomic_output, check_output_path
+from renyi_cert._files import OutputPathError, atomic_output, check_output_path, file_sha256
+from renyi_cert.seeds import derive_seed
 
 from . import attacks
 from .devices import resolve_device
+from .distributed import (
+    DEFAULT_TIMEOUT,
+    SINGLE,
+    DistributedError,
+    RowCollector,
+    WorkQueue,
+    Workers,
+    check_same,
+    finish_together,
+    gather,
+    join,
+    launched,
+    leave,
+    post_row,
+    stop_on_sigterm,
+)
+from .launch import launch, strip_separator, without_nproc
 
 __all__ = ["PROG", "DEFAULT_EPS", "DEFAULT_STEPS", "TSV_COLUMNS", "write_tsv", "plot_robust_accuracy", "main"]
 
@@ -62,8 +104,19 @@ TSV_COLUMNS = ("attack", "norm", "eps", "sigma", "transfer", "source_sigma", "vo
                "seconds")
 
 
+INTERRUPT_NOTE = "no output file is left half-written (results are written when the run completes)"
+
+
 class _FlagError(Exception):
     """A flag value that failed validation (reported with exit status 2)."""
+
+
+class _Stop(Exception):
+    """An error that ends the run with exit status ``status`` (after the usage line when ``usage``)."""
+
+    def __init__(self, message: str, status: int = 2, usage: bool = False) -> None:
+        super().__init__(message)
+        self.status, self.usage = status, usage
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -115,6 +168,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing --out (refused without it)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG/PDF plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group(
+        "many processes", "under torchrun (torchrun --nproc_per_node N -m renyi_cert_torch.cli -- attack ...) or "
+        "with --nproc, the blocks of --attack-batch examples are shared out over the workers as they become free "
+        "and rank 0 writes the TSV and the plot; the results are the same as a single process's")
+    g.add_argument("--nproc", default=None, metavar="N",
+                   help="start N workers on this machine (torch's elastic launcher, one CPU thread or one GPU each)")
+    g.add_argument("--timeout", default=None, metavar="SECONDS",
+                   help="longest wait for another worker, including rank 0's wait for the next block's result, "
+                        f"before the run stops (default {DEFAULT_TIMEOUT:g})")
     return p
 
 
@@ -158,6 +220,9 @@ def _run_flags(args) -> dict:
     s["seed"] = parse_int("--seed", args.seed, 0)
     s["batch_size"] = parse_int("--batch-size", args.batch_size)
     s["attack_batch"] = parse_int("--attack-batch", args.attack_batch)
+    s["nproc"] = _optional(parse_int, "--nproc", args.nproc)
+    s["timeout"] = DEFAULT_TIMEOUT if args.timeout is None else parse_real("--timeout", args.timeout, 0.0,
+                                                                           strict=True)
     parse_choice("--split", args.split, ("train", "test"))
     if args.dataset is not None:
         from .data import DATASETS
@@ -166,14 +231,13 @@ def _run_flags(args) -> dict:
 
 
 def _parse(args) -> dict:
-    """Validate every flag that does not need the checkpoint; return the settings."""
+    """Validate every flag that does not need the checkpoint; return the settings (``--out`` is
+    checked by :func:`_setup`, on rank 0 only)."""
     try:
         s = {**_attack_flags(args), **_run_flags(args)}
     except ValueError as exc:
         raise _FlagError(str(exc)) from None
     s["device"] = _resolve_device(args.device)
-    if args.out is not None:
-        _check_out(args.out, args.force)
     return s
 
 
@@ -226,9 +290,11 @@ class _Setup:
     out: Path
 
 
-def _setup(args) -> _Setup:
-    """Flags, checkpoint(s), dataset name and ``--out`` (``_FlagError`` for anything wrong)."""
-    s = _parse(args)
+def _setup(args, s: dict, workers: Workers = SINGLE) -> _Setup:
+    """Checkpoint(s), dataset name and ``--out`` (``_FlagError`` for anything wrong); ``s`` holds the
+    parsed flags. Only the main worker checks ``--out``, before it reads the checkpoint."""
+    if workers.is_main and args.out is not None:
+        _check_out(args.out, args.force)
     model, cfg = _load("--checkpoint", args.checkpoint, s["device"], args.trust_arch_import)
     sigma = s["sigma"] if s["sigma"] is not None else _config_sigma("--checkpoint", cfg)
     source_model, source_sigma = None, None
@@ -243,8 +309,12 @@ def _setup(args) -> _Setup:
         parse_choice("--dataset", dataset, DATASETS)
     except ValueError as exc:
         raise _FlagError(str(exc)) from None
-    out = (Path(args.out) if args.out is not None else
-           _check_out(Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv", args.force))
+    if args.out is not None:
+        out = Path(args.out)
+    else:
+        out = Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv"
+        if workers.is_main:
+            out = _check_out(out, args.force)
     return _Setup(s, model, sigma, source_model, source_sigma, dataset, out)
 
 
@@ -336,16 +406,131 @@ def _eot(setup: _Setup) -> int:
     return setup.s["eot"] if setup.s["eot"] is not None else (attacks.DEFAULT_EOT if attacked_sigma > 0 else 1)
 
 
-def _run(args, setup: _Setup, attack, eot: int, x: torch.Tensor, y: torch.Tensor) -> None:
-    """Attack, write the TSV, print the table and (unless ``--no-plot``) write the plot."""
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the blocks of ``size`` examples of ``n`` (the last may be shorter)."""
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _attack_block(setup: _Setup, attack, x: torch.Tensor, y: torch.Tensor, block: int, start: int,
+                  stop: int) -> list[dict]:
+    """Attack and judge the examples ``start .. stop - 1`` (block ``block``) with the block's own
+    generator; their :class:`attacks.RobustAccuracy` per eps, as dicts."""
     s = setup.s
-    generator = torch.Generator(device=s["device"]).manual_seed(s["seed"])
+    generator = torch.Generator(device=s["device"]).manual_seed(derive_seed(s["seed"], block))
+    results = attacks.robust_accuracy(setup.model, x[start:stop].to(s["device"]), y[start:stop].to(s["device"]),
+                                      setup.sigma, attack=attack, eps_list=s["eps"], votes=s["votes"],
+                                      source_model=setup.source_model, source_sigma=setup.source_sigma,
+                                      generator=generator, attack_batch=s["attack_batch"],
+                                      batch_size=s["batch_size"], progress=False)
+    return [dataclasses.asdict(r) for r in results]
+
+
+def _combine(blocks: Sequence[list[dict]]) -> tuple[attacks.RobustAccuracy, ...]:
+    """One :class:`attacks.RobustAccuracy` per eps from the blocks' (in block order): the counts of
+    robust, clean and base-clean examples and the perturbation norms (mean times n) added up."""
+    out = []
+    for i, first in enumerate(blocks[0]):
+        n = n_robust = clean = base = 0
+        norm_sum = 0.0
+        for block in blocks:
+            r = block[i]
+            n += r["n"]
+            n_robust += r["n_robust"]
+            clean += round(r["clean_accuracy"] * r["n"])
+            base += round(r["base_clean_accuracy"] * r["n"])
+            norm_sum += r["mean_perturbation_norm"] * r["n"]
+        out.append(attacks.RobustAccuracy(**{
+            **first, "n": n, "n_robust": n_robust, "robust_accuracy": n_robust / n, "clean_accuracy": clean / n,
+            "base_clean_accuracy": base / n, "mean_perturbation_norm": norm_sum / n}))
+    return tuple(out)
+
+
+class _Once(logging.Filter):
+    """Lets each distinct log message through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+def _attack_blocks(args, setup: _Setup, attack, x: torch.Tensor, y: torch.Tensor,
+                   workers: Workers) -> list[list[dict]] | None:
+    """Attack every block, taking them from a shared queue; on rank 0 the results of all the blocks,
+    in block order (None on the other workers).
+
+    Each worker posts one record per block it takes (its results, or its error, or -- once it has
+    met an error -- a mere "skipped", so that the queue drains at once); rank 0 collects them as
+    they arrive and shows the progress. The error of the first block that failed, on any worker,
+    is then raised on every worker.
+    """
+    from tqdm.auto import tqdm
+
+    s = setup.s
+    blocks = _blocks(len(x), s["attack_batch"])
+    records: dict[int, dict] = {}
+    bar = tqdm(total=len(blocks), desc=f"{s['attack']}-{s['norm']}", unit="block", file=sys.stderr,
+               disable=args.no_progress or not workers.is_main, dynamic_ncols=True)
+
+    def keep(text: str) -> None:
+        record = json.loads(text)
+        records[record["block"]] = record
+        bar.update(1)
+
+    collector = (RowCollector(workers, len(blocks), keep, stalled="nothing was written")
+                 if workers.distributed and workers.is_main else None)
+    error = None
+    once = _Once()
+    log = logging.getLogger(attacks.evaluate.__name__)  # its warnings would come once per block
+    log.addFilter(once)
+    try:
+        for b in WorkQueue(workers, len(blocks)):
+            record: dict = {"block": b}
+            if error is None:
+                start, stop = blocks[b]
+                try:
+                    record["results"] = _attack_block(setup, attack, x, y, b, start, stop)
+                except ValueError as exc:
+                    error = (b, f"block {b} of {len(blocks)} (examples {start}..{stop - 1}; the message counts them "
+                                f"from 0): {exc}")
+                    if not workers.distributed:
+                        raise _Stop(error[1]) from None
+                    record["error"] = error[1]
+            if workers.distributed:
+                post_row(workers, json.dumps(record))
+            else:
+                keep(json.dumps(record))
+        if collector is not None:
+            collector.finish()
+    except BaseException:
+        if collector is not None:
+            collector.abandon()
+        raise
+    finally:
+        log.removeFilter(once)
+        bar.close()
+    failed = [(theirs, rank) for rank, theirs in enumerate(gather(workers, error)) if theirs is not None]
+    if failed:  # the first block that failed, on every worker
+        (_, message), rank = min(failed)
+        raise _Stop(message if rank == workers.rank else f"(on rank {rank}) {message}")
+    return [records[b]["results"] for b in range(len(blocks))] if workers.is_main else None
+
+
+def _run(args, setup: _Setup, attack, eot: int, x: torch.Tensor, y: torch.Tensor, workers: Workers = SINGLE) -> None:
+    """Attack (this worker's share of the blocks); rank 0 writes the TSV, prints the table and (unless
+    ``--no-plot``) writes the plot."""
+    s = setup.s
     t0 = time.perf_counter()
-    results = attacks.robust_accuracy(setup.model, x, y, setup.sigma, attack=attack,
-                                      eps_list=s["eps"], votes=s["votes"], source_model=setup.source_model,
-                                      source_sigma=setup.source_sigma, generator=generator,
-                                      attack_batch=s["attack_batch"], batch_size=s["batch_size"],
-                                      progress=not args.no_progress)
+    blocks = _attack_blocks(args, setup, attack, x, y, workers)
+    if blocks is None:
+        return
+    results = _combine(blocks)
     seconds = time.perf_counter() - t0
     rows = _rows(results, setup, eot, seconds)
     write_tsv(setup.out, rows)
@@ -362,32 +547,117 @@ def _usage_error(parser: argparse.ArgumentParser, exc: Exception) -> int:
     return 2
 
 
-@interruptible(PROG, "no output file is left half-written (results are written when the run completes)")
+def _settle(workers: Workers, error: _Stop | None) -> None:
+    """Raise on every worker the error of the lowest rank that met one (naming that rank on the others)."""
+    mine = None if error is None else (str(error), error.status, error.usage)
+    for rank, theirs in enumerate(gather(workers, mine)):
+        if theirs is not None:
+            message, status, usage = theirs
+            raise _Stop(message if rank == workers.rank else f"(on rank {rank}) {message}", status, usage)
+
+
+def _shared_settings(args, setup: _Setup, eot: int, n: int) -> dict:
+    """What every worker must agree on (:func:`renyi_cert_torch.distributed.check_same`)."""
+    settings = {k: v for k, v in setup.s.items() if k not in ("device", "nproc", "timeout")}
+    settings.update(sigma=setup.sigma, source_sigma=setup.source_sigma, dataset=setup.dataset, split=args.split,
+                    examples=n, eot_used=eot, random_start=not args.no_random_start,
+                    device_type=setup.s["device"].type, checkpoint_sha256=file_sha256(args.checkpoint),
+                    transfer_from_sha256=None if args.transfer_from is None else file_sha256(args.transfer_from))
+    return settings
+
+
+def _prepare(args, s: dict, workers: Workers):
+    """Setup and data on every worker; an error on any of them is raised on all of them."""
+    from .data import load_dataset
+
+    setup, data, error = None, None, None
+    try:
+        setup = _setup(args, s, workers)
+        data = load_dataset(setup.dataset, args.split, data_root=args.data_root)
+    except _FlagError as exc:
+        error = _Stop(str(exc), 2, usage=True)
+    except FileNotFoundError as exc:
+        error = _Stop(str(exc), 1)
+    _settle(workers, error)
+    assert setup is not None and data is not None
+    return setup, data
+
+
+def _attack_on(args, s: dict, workers: Workers) -> int:
+    """The run on this worker (all of it for a single process)."""
+    setup, data = _prepare(args, s, workers)
+    n = len(data) if s["max"] is None else min(s["max"], len(data))
+    eot = _eot(setup)
+    try:
+        attack = _attack_config(setup, args, eot)
+    except ValueError as exc:  # pragma: no cover - flags were validated above
+        raise _Stop(str(exc), 2, usage=True) from None
+    if workers.distributed:
+        try:
+            check_same(workers, _shared_settings(args, setup, eot, n))
+        except DistributedError as exc:  # raised on every worker
+            raise _Stop(str(exc)) from None
+    blocks = len(_blocks(n, s["attack_batch"]))
+    if workers.world_size > blocks:
+        raise _Stop(f"{workers.world_size} workers for {blocks} block(s) of --attack-batch {s['attack_batch']} "
+                    f"examples ({n} examples): start at most {blocks} workers, or lower --attack-batch")
+    _run(args, setup, attack, eot, data.x[:n], data.y[:n], workers)
+    return 0
+
+
+def _run_workers(args, parser: argparse.ArgumentParser, s: dict) -> int:
+    """Join the other workers (if launched by torchrun or ``--nproc``), run, leave."""
+    try:
+        workers = join(s["device"].type, s["timeout"])
+    except DistributedError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if workers.distributed:
+            stop_on_sigterm()
+            if s["device"].type == "cuda":
+                s["device"] = torch.device(f"cuda:{workers.local_rank}")
+        return _attack_on(args, s, workers)
+    except _Stop as exc:  # raised on every worker
+        if exc.usage:
+            parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        finish_together(workers)
+        return exc.status
+    except DistributedError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        leave()
+
+
+@interruptible(PROG, INTERRUPT_NOTE)
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``attack`` command; returns the exit status (0 ok, 1 missing data files, 2 bad flags, 130 Ctrl-C)."""
+    """The ``attack`` command; returns the exit status (0 ok, 1 missing data files, 2 bad flags, 130 Ctrl-C).
+
+    A leading ``--`` in ``argv`` is ignored (``torchrun ... -m renyi_cert_torch.cli -- attack ...``).
+    """
     parser = _build_parser()
+    argv = strip_separator(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or an unknown / missing flag (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        setup = _setup(args)
+        s = _parse(args)
+        if s["nproc"] is not None:
+            if launched():
+                raise _FlagError("--nproc starts the workers itself; under torchrun drop it (torchrun's "
+                                 "--nproc_per_node says how many)")
+            if s["nproc"] > 1:
+                if args.out is not None:
+                    _check_out(args.out, args.force)
+                return launch(s["nproc"], "attack", without_nproc(argv), prog=PROG,
+                              note="no output file was written (the TSV and the plot are written when the run "
+                                   "completes)")
     except _FlagError as exc:
         return _usage_error(parser, exc)
-    from .data import load_dataset
-    try:
-        data = load_dataset(setup.dataset, args.split, data_root=args.data_root)
-    except FileNotFoundError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    n = len(data) if setup.s["max"] is None else min(setup.s["max"], len(data))
-    eot = _eot(setup)
-    try:
-        attack = _attack_config(setup, args, eot)
-    except ValueError as exc:  # pragma: no cover - flags were validated above
-        return _usage_error(parser, exc)
-    _run(args, setup, attack, eot, data.x[:n].to(setup.s["device"]), data.y[:n].to(setup.s["device"]))
-    return 0
+    return _run_workers(args, parser, s)
 
 
 if __name__ == "__main__":  # pragma: no cover

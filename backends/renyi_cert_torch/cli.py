@@ -26,7 +26,6 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -76,11 +75,13 @@ from .distributed import (
     check_same,
     from_main,
     join,
+    finish_together,
     launched,
     leave,
     settle,
+    stop_on_sigterm,
 )
-from .launch import launch, strip_separator
+from .launch import launch, strip_separator, without_nproc
 
 __all__ = ["PROG", "COMMANDS", "DEFAULT_BOUNDS", "SIDECAR_FORMAT", "RESUME_KEYS", "SOFT_KEYS", "RUN_KEYS",
            "CertifyError", "planned_indices", "tsv_header", "format_row", "sidecar_path", "read_finished",
@@ -424,12 +425,22 @@ def _run_certify(args, prog: str, report: bool = True) -> int:
     try:
         with contextlib.ExitStack() as stack:
             if workers.distributed:
-                _stop_on_sigterm()
+                stop_on_sigterm()
             return _certify_workers(args, prog, report, workers, stack)
     except DistributedError as exc:
         raise CertifyError(str(exc)) from None
+    except CertifyError as exc:
+        if workers.distributed:  # every worker says it before any exits
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            finish_together(workers)
+            raise _Reported(exc) from None
+        raise
     finally:
         leave()
+
+
+class _Reported(Exception):
+    """A CertifyError already printed (by a worker that then waited for the others)."""
 
 
 def _claim_output(args, stack: contextlib.ExitStack) -> Path:
@@ -443,14 +454,6 @@ def _claim_output(args, stack: contextlib.ExitStack) -> Path:
     if out.exists() and not (args.resume or args.force):
         raise CertifyError(f"--out ({args.out!r}) exists; use --resume to continue it or --force to overwrite it")
     return out
-
-
-def _stop_on_sigterm() -> None:
-    """A worker stopped by its launcher (another worker failed) says so and keeps its rows."""
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
 
 
 def _resume_state(args, out: Path, settings: dict, header: str, run: _Loaded, prog: str) -> tuple[list, list]:
@@ -609,6 +612,8 @@ def _certify_main(argv: Sequence[str] | None, prog: str, report: bool) -> int:
         if args.nproc is not None:
             return _launch(args, argv, prog)
         return _run_certify(args, prog, report)
+    except _Reported:
+        return 2
     except CertifyError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
@@ -621,9 +626,7 @@ def _launch(args, argv: list, prog: str) -> int:
                            "says how many)")
     if args.nproc == 1:
         return _run_certify(args, prog)
-    rest = [a for i, a in enumerate(argv) if a != "--nproc" and (i == 0 or argv[i - 1] != "--nproc")
-            and not a.startswith("--nproc=")]
-    return launch(args.nproc, "certify", rest, prog=prog, note=INTERRUPT_NOTE.replace("continue the log", "continue the log (with any number of workers)"))
+    return launch(args.nproc, "certify", without_nproc(argv), prog=prog, note=INTERRUPT_NOTE.replace("continue the log", "continue the log (with any number of workers)"))
 
 
 # --------------------------------------------------------------------------------------- umbrella

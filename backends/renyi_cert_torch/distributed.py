@@ -24,7 +24,9 @@ worker of its run (:data:`SINGLE`), and none of this machinery is used.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -37,8 +39,8 @@ import torch
 from renyi_cert.seeds import derive_seed
 
 __all__ = ["DEFAULT_TIMEOUT", "DistributedError", "Workers", "SINGLE", "launched", "join", "leave",
-           "gather", "broadcast", "settle", "from_main", "check_same", "WorkQueue", "post_row", "RowCollector",
-           "SplitSampler"]
+           "stop_on_sigterm", "finish_together", "gather", "broadcast", "settle", "from_main", "check_same",
+           "WorkQueue", "post_row", "RowCollector", "SplitSampler"]
 
 #: Seconds a worker waits on a collective, or rank 0 for the next row, before giving up.
 DEFAULT_TIMEOUT = 1800.0
@@ -170,7 +172,40 @@ def leave() -> None:
     _STORE.clear()
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop this worker like Ctrl-C (KeyboardInterrupt), so that it says so and keeps
+    what it wrote: a launcher stops every worker with SIGTERM as soon as one of them has failed."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def finish_together(workers: Workers) -> None:
+    """Wait until every worker is here, ignoring SIGTERM meanwhile (call it after printing an error
+    that every worker met, before exiting).
+
+    A launcher stops the other workers as soon as one has exited, which could cut a slower
+    worker's message short or hide its exit status; this way each one has said its piece first.
+    """
+    if not workers.distributed:
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(DistributedError):  # a worker is gone: nothing more to wait for
+        gather(workers, None)
+
+
 # ------------------------------------------------------------------------------- collectives
+
+
+@contextlib.contextmanager
+def _answering(what: str):
+    """Turn the error of a collective whose peer is gone (gloo's RuntimeError) into a DistributedError."""
+    try:
+        yield
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DistributedError(f"a worker stopped answering during {what} ({first})") from None
 
 
 def gather(workers: Workers, obj: object) -> list:
@@ -180,7 +215,8 @@ def gather(workers: Workers, obj: object) -> list:
     import torch.distributed as dist
 
     out: list = [None] * workers.world_size
-    dist.all_gather_object(out, obj)
+    with _answering("a gather"):
+        dist.all_gather_object(out, obj)
     return out
 
 
@@ -191,7 +227,8 @@ def broadcast(workers: Workers, obj: object) -> Any:
     import torch.distributed as dist
 
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    with _answering("a broadcast"):
+        dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
@@ -276,11 +313,13 @@ class RowCollector:
 
     ``expected`` rows are awaited; :meth:`finish` waits for the last one and re-raises, in the
     caller's thread, anything that went wrong (``sink`` raising, or no row arriving for
-    ``workers.timeout`` seconds: a worker has probably died).
+    ``workers.timeout`` seconds: a worker has probably died; ``stalled`` then ends the message,
+    saying what happens to the output).
     """
 
-    def __init__(self, workers: Workers, expected: int, sink: Callable[[str], None]) -> None:
-        self.workers, self.expected, self.sink = workers, int(expected), sink
+    def __init__(self, workers: Workers, expected: int, sink: Callable[[str], None], *,
+                 stalled: str = "the rows written so far are kept (--resume continues the log)") -> None:
+        self.workers, self.expected, self.sink, self.stalled = workers, int(expected), sink, stalled
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._collect, name="renyi_cert-rows", daemon=True)
@@ -307,8 +346,9 @@ class RowCollector:
             if self._stop.is_set():
                 return
             if time.monotonic() > deadline:
-                raise DistributedError(f"no row arrived for {self.workers.timeout:g} s: a worker has probably "
-                                       "stopped; the rows written so far are kept (--resume continues the log)")
+                raise DistributedError(f"nothing arrived from the workers for {self.workers.timeout:g} s: a worker "
+                                       f"has probably stopped (raise --timeout if one item takes longer); "
+                                       f"{self.stalled}")
             time.sleep(pause)
             pause = min(2 * pause, _POLL[1])
 

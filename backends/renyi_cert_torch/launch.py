@@ -11,11 +11,12 @@ each worker one CPU thread (``OMP_NUM_THREADS=1``) unless the variable is alread
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import uuid
 from typing import Sequence
 
-__all__ = ["launch", "strip_separator"]
+__all__ = ["launch", "strip_separator", "without_nproc"]
 
 MODULE = "renyi_cert_torch.cli"
 
@@ -30,8 +31,19 @@ def strip_separator(argv: Sequence[str]) -> list[str]:
     return argv[1:] if argv[:1] == ["--"] else argv
 
 
-def launch(nproc: int, command: str, argv: Sequence[str], *, prog: str, note: str = "") -> int:
-    """Run ``python -m renyi_cert_torch.cli COMMAND ARGV`` in ``nproc`` workers; their exit status.
+def without_nproc(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` (or ``--nproc=N``): what each launched worker runs."""
+    argv = list(argv)
+    return [a for i, a in enumerate(argv) if a != "--nproc" and (i == 0 or argv[i - 1] != "--nproc")
+            and not a.startswith("--nproc=")]
+
+
+def launch(nproc: int, command: str | None, argv: Sequence[str], *, prog: str, note: str = "",
+           module: str = MODULE) -> int:
+    """Run ``python -m MODULE [COMMAND] ARGV`` in ``nproc`` workers; their exit status.
+
+    ``module`` defaults to the command-line tools (``renyi_cert_torch.cli``), ``command`` names
+    the sub-command (None for a module without sub-commands).
 
     Returns 0 when every worker succeeded; otherwise prints which workers failed and how
     (``note`` adds what the user should know, e.g. that finished rows are kept) and returns the
@@ -45,7 +57,7 @@ def launch(nproc: int, command: str, argv: Sequence[str], *, prog: str, note: st
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        elastic_launch(config, sys.executable)("-m", MODULE, command, *argv)
+        elastic_launch(config, sys.executable)("-m", module, *([command] if command else []), *argv)
     except ChildFailedError as exc:
         return _report(exc, nproc, prog, note)
     finally:
@@ -55,8 +67,18 @@ def launch(nproc: int, command: str, argv: Sequence[str], *, prog: str, note: st
 
 
 def _report(exc, nproc: int, prog: str, note: str) -> int:
-    """One line per failed worker, the first to fail first, then ``note``; the exit status to return."""
-    failures = sorted(exc.failures.items(), key=lambda item: (item[1].timestamp, item[0]))
+    """One line per failed worker, the first to fail first, then ``note``; the exit status to return.
+
+    The launcher stops the other workers once one has failed (SIGTERM; ours then exit with 130, as
+    on Ctrl-C); those are listed after the ones that failed on their own, whatever the timestamps
+    (whole seconds) say.
+    """
+    def order(item):
+        rank, failure = item
+        stopped = failure.exitcode in (130, -signal.SIGTERM)
+        return (stopped, failure.timestamp, rank)
+
+    failures = sorted(exc.failures.items(), key=order)
     for i, (rank, failure) in enumerate(failures):
         how = (f"was killed by signal {failure.signal_name()}" if failure.exitcode < 0
                else f"exited with status {failure.exitcode}")

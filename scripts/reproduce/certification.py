@@ -35,13 +35,35 @@ def sample_counts(model, sigma: float, x, n0: int, n: int, seed: int, num_classe
 
 
 def counts_stage(run: Run, trained: TrainedModel, sigma: float, n_examples: int, n: int, name: str) -> dict:
-    """The (cached) counts of the first ``n_examples`` of the certification set, ``n`` estimation samples."""
+    """The (cached) counts of the first ``n_examples`` of the certification set, ``n`` estimation samples.
+
+    With ``run.nproc`` (``--nproc``) each example has its own seed and the counts are drawn by
+    that many workers (:mod:`renyi_cert_torch.counts`); otherwise by this process, all examples
+    from one noise stream (the seeding of the committed report).
+    """
     plan = run.plan
     params = {"ckpt": trained.sha256, "sigma": sigma, "idx": run.idx[:n_examples].tolist(), "n0": plan.n0, "n": n,
               "seed": plan.seed, "batch": plan.cert_batch, "device": run.device.type}
-    return run.stages.run(name, params, lambda: sample_counts(
-        trained.model, sigma, run.x[:n_examples], plan.n0, n, stage_seed(plan, name), run.num_classes,
-        plan.cert_batch, run.device, run.progress, name))
+    seed = stage_seed(plan, name)
+    if run.nproc is None:
+        return run.stages.run(name, params, lambda: sample_counts(
+            trained.model, sigma, run.x[:n_examples], plan.n0, n, seed, run.num_classes,
+            plan.cert_batch, run.device, run.progress, name))
+    return run.stages.run(name, {**params, "seeding": "per-example"},
+                          lambda: per_example_counts(run, trained, sigma, n_examples, n, seed))
+
+
+def per_example_counts(run: Run, trained: TrainedModel, sigma: float, n_examples: int, n: int, seed: int) -> dict:
+    """Counts with one seed per example, on ``run.nproc`` workers (in this process for one)."""
+    from renyi_cert_torch.counts import count_examples, sharded_counts
+    from renyi_cert_torch.smoothing import SmoothedClassifier
+
+    plan, x = run.plan, run.x[:n_examples]
+    if run.nproc == 1 or trained.path is None:
+        clf = SmoothedClassifier(trained.model, sigma, run.num_classes, device=run.device, batch_size=plan.cert_batch)
+        return count_examples(clf, x, n0=plan.n0, n=n, seed=seed)
+    return sharded_counts(trained.path, x, sigma=sigma, num_classes=run.num_classes, n0=plan.n0, n=n, seed=seed,
+                          batch=plan.cert_batch, device=run.device.type, nproc=run.nproc)
 
 
 # ------------------------------------------------------------------------------- certificates

@@ -38,6 +38,9 @@ class Run:
         The certification set's images and labels, on ``device``.
     labels : ndarray of int
         ``y`` as a numpy array.
+    nproc : int or None
+        Workers for the certification stages' counts (``--nproc``); None: this process, one
+        noise stream for all examples.
     """
 
     plan: Plan
@@ -52,6 +55,7 @@ class Run:
     x: Any
     y: Any
     labels: np.ndarray
+    nproc: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -59,7 +63,8 @@ class Run:
         return self.test.num_classes
 
 
-def open_run(plan: Plan, *, work: Path, out: Path, data_root, device, progress: bool, fresh: bool) -> Run:
+def open_run(plan: Plan, *, work: Path, out: Path, data_root, device, progress: bool, fresh: bool,
+             nproc: int | None = None) -> Run:
     """Load the test split and select the certification set.
 
     Raises
@@ -74,4 +79,4 @@ def open_run(plan: Plan, *, work: Path, out: Path, data_root, device, progress: 
     idx = np.arange(0, len(test), plan.test_skip)[:plan.table_examples]
     x, y = test.x[idx].to(device), test.y[idx].to(device)
     return Run(plan=plan, work=work, out=out, data_root=data_root, device=device, progress=progress, stages=stages,
-               test=test, idx=idx, x=x, y=y, labels=y.cpu().numpy())
+               test=test, idx=idx, x=x, y=y, labels=y.cpu().numpy(), nproc=nproc)

@@ -22,6 +22,7 @@ class TrainedModel:
     model: Any
     sha256: str
     config: dict
+    path: Path | None = None  # the checkpoint file (workers of --nproc load it)
 
 
 def main_sigma(plan: Plan) -> float:
@@ -73,7 +74,7 @@ def _reuse(run: Run, path: Path, want: dict) -> TrainedModel | None:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     print(f"[train {path.stem}] reusing {path}", flush=True)
-    return TrainedModel(model, sha, saved)
+    return TrainedModel(model, sha, saved, path)
 
 
 def get_model(run: Run, mode: str, sigma: float) -> TrainedModel:
@@ -96,7 +97,7 @@ def get_model(run: Run, mode: str, sigma: float) -> TrainedModel:
         {"sha256": sha, "seconds": seconds, "train_accuracy": accuracy}))
     run.stages.record(f"train {path.stem}", seconds, False)
     print(f"[train {path.stem}] {seconds:.0f} s, train accuracy {accuracy:.3f}", flush=True)
-    return TrainedModel(result.model, sha, config.to_dict())
+    return TrainedModel(result.model, sha, config.to_dict(), path)
 
 
 def train_models(run: Run) -> dict:

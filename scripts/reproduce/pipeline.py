@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     plan = make_plan(parser, args)
     check_positive(parser, "threads", args.threads)
+    check_positive(parser, "nproc", args.nproc)
 
     import torch
 
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
         print(f"reproduce: {plan.tag}, work folder {work}, figures in {out}, device {device}, "
               f"{args.threads} thread(s)", flush=True)
         try:
-            run = open_run(plan, work=work, out=out, data_root=args.data_root, device=device,
+            run = open_run(plan, work=work, out=out, data_root=args.data_root, device=device, nproc=args.nproc,
                            progress=not args.no_progress, fresh=args.fresh)
         except FileNotFoundError as exc:
             print(f"reproduce: error: {exc}", file=sys.stderr)

@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: two threads were slower on a shared 2-core CPU)")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="draw the certification stages' Monte Carlo counts on N local workers (torch.distributed; "
+                        "each example then has its own seed, so the counts are the same for any N, but not those "
+                        "of a run without --nproc, whose examples share one noise stream)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
