@@ -18,10 +18,6 @@ and the counts are not all zero).
 from __future__ import annotations
 
 import csv
-import os
-import socket
-import subprocess
-import sys
 
 import pytest
 
@@ -38,11 +34,12 @@ from renyi_cert_torch.data import load_dataset  # noqa: E402
 from renyi_cert_torch.models import build_model  # noqa: E402
 from renyi_cert_torch.train import load_checkpoint, save_checkpoint  # noqa: E402
 
+from _workers import run_by_hand, run_cli as launch  # noqa: E402
+
 SIGMA = 0.25
 # a cheap white-box attack: l2 PGD (continuous perturbation norms), 2 steps of 2 noise draws, 5 votes
 FLAGS = ["--attack", "pgd", "--norm", "l2", "--eps", "0,1", "--steps", "2", "--eot", "2", "--votes", "5",
          "--device", "cpu", "--no-progress", "--no-plot"]
-LIMIT = 240  # seconds any launched run may take before the test fails (a hang is a failure)
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +68,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _env(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def launch(*args, env=None):
-    """``python -m renyi_cert_torch.cli ARGS`` in a fresh process; its CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", "renyi_cert_torch.cli", *args], capture_output=True, text=True,
-                          timeout=LIMIT, env=env or _env())
-
-
 def table(path):
     """The TSV's rows as dicts, without the ``seconds`` column."""
     with open(path, newline="") as f:
@@ -94,12 +79,6 @@ def table(path):
 def single(ckpt, out, *flags):
     assert attack_main(["--checkpoint", str(ckpt), "--out", str(out), *FLAGS, *flags]) == 0
     return table(out)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------------- block seeds
@@ -192,19 +171,9 @@ def test_more_workers_than_blocks_is_an_error_on_every_worker(ckpt, tmp_path):
 
 def _pair(ckpt, flags0, flags1):
     """Rank 0 and rank 1 started by hand (the variables torchrun sets), with their own flags."""
-    port = free_port()
-    procs = []
-    for rank, flags in enumerate((flags0, flags1)):
-        env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=rank, WORLD_SIZE=2, LOCAL_RANK=rank,
-                   LOCAL_WORLD_SIZE=2)
-        procs.append(subprocess.Popen([sys.executable, "-m", "renyi_cert_torch.cli", "--", "attack", "--checkpoint",
-                                       str(ckpt), *FLAGS, "--max", "4", "--attack-batch", "2", "--timeout", "60",
-                                       *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-    try:
-        return [(p.wait(timeout=LIMIT), p.stdout.read(), p.stderr.read()) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
+    common = ["--", "attack", "--checkpoint", str(ckpt), *FLAGS, "--max", "4", "--attack-batch", "2", "--timeout",
+              "60"]
+    return run_by_hand([[*common, *flags0], [*common, *flags1]])
 
 
 def test_only_rank_0_looks_at_out_and_an_error_on_one_rank_stops_all(ckpt, tmp_path):

@@ -25,18 +25,15 @@ from renyi_cert_torch.cli import certify_main  # noqa: E402
 from renyi_cert_torch.distributed import SINGLE, SplitSampler  # noqa: E402
 from renyi_cert_torch.models import build_model  # noqa: E402
 from renyi_cert_torch.smoothing import SmoothedClassifier  # noqa: E402
-from renyi_cert_torch.train import save_checkpoint  # noqa: E402
+
+from _workers import untrained_checkpoint  # noqa: E402
 
 SMALL = ["--n0", "50", "--n", "2000", "--batch", "500", "--no-progress", "--device", "cuda"]
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model("mnist_cnn")
-    path = tmp_path_factory.mktemp("cuda") / "m.pt"
-    return save_checkpoint(path, model, {"arch": "mnist_cnn", "num_classes": 10, "dataset": "mnist5k", "sigma": 0.5})
+    return untrained_checkpoint(tmp_path_factory.mktemp("cuda") / "m.pt")
 
 
 def rows(path):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,31 +38,15 @@ from renyi_cert_torch.distributed import SINGLE, SplitSampler, WorkQueue, _chunk
 from renyi_cert_torch.launch import strip_separator  # noqa: E402
 from renyi_cert_torch.models import build_model  # noqa: E402
 from renyi_cert_torch.smoothing import SmoothedClassifier  # noqa: E402
-from renyi_cert_torch.train import save_checkpoint  # noqa: E402
+
+from _workers import LIMIT, env, free_port, run_by_hand, run_cli as launch, untrained_checkpoint, worker_env  # noqa: E402
 
 SMALL = ["--n0", "20", "--n", "300", "--batch", "64", "--no-progress"]
-LIMIT = 240  # seconds any launched run may take before the test fails (a hang is a failure)
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = build_model("mnist_cnn")
-    path = tmp_path_factory.mktemp("dist") / "m.pt"
-    return save_checkpoint(path, model, {"arch": "mnist_cnn", "num_classes": 10, "dataset": "mnist5k", "sigma": 0.5})
-
-
-def _env(**extra):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def launch(*args, env=None):
-    """``python -m renyi_cert_torch.cli ARGS`` in a fresh process; its CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", "renyi_cert_torch.cli", *args], capture_output=True, text=True,
-                          timeout=LIMIT, env=env or _env())
+    return untrained_checkpoint(tmp_path_factory.mktemp("dist") / "m.pt")
 
 
 def rows(path):
@@ -75,12 +58,6 @@ def rows(path):
 def single(ckpt, out, *flags):
     assert certify_main(["--checkpoint", str(ckpt), "--out", str(out), *SMALL, *flags]) == 0
     return rows(out)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------- same rows
@@ -105,9 +82,9 @@ def test_torchrun_needs_the_separator_and_then_agrees(ckpt, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                 "-m", "renyi_cert_torch.cli"]
     command = ["certify", "--checkpoint", str(ckpt), "--out", str(out), *SMALL, "--max", "5"]
-    bare = subprocess.run([*torchrun, *command], capture_output=True, text=True, timeout=LIMIT, env=_env())
+    bare = subprocess.run([*torchrun, *command], capture_output=True, text=True, timeout=LIMIT, env=env())
     assert bare.returncode != 0 and "ambiguous option" in bare.stderr  # why the README prints `--`
-    res = subprocess.run([*torchrun, "--", *command], capture_output=True, text=True, timeout=LIMIT, env=_env())
+    res = subprocess.run([*torchrun, "--", *command], capture_output=True, text=True, timeout=LIMIT, env=env())
     assert res.returncode == 0, res.stderr
     assert rows(out) == reference
 
@@ -121,7 +98,7 @@ def test_two_machines_through_the_c10d_rendezvous(ckpt, tmp_path):
                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test-nodes",
                "-m", "renyi_cert_torch.cli", "--", "certify", "--checkpoint", str(ckpt), "--out", str(out), *SMALL,
                "--max", "5"]
-    nodes = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env())
+    nodes = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
              for _ in range(2)]
     try:
         results = [(p.wait(timeout=LIMIT), p.stderr.read()) for p in nodes]
@@ -169,7 +146,7 @@ def test_a_killed_worker_stops_the_run_and_resume_with_another_count_completes_i
     flags = [*SMALL, "--max", "10", "--n", "2000"]
     proc = subprocess.Popen([sys.executable, "-m", "renyi_cert_torch.cli", "certify", "--checkpoint", str(ckpt),
                              "--out", str(out), *flags, "--nproc", "2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+                            stderr=subprocess.PIPE, text=True, env=env())
     try:
         deadline = time.monotonic() + LIMIT
         while not (out.exists() and len(out.read_text().splitlines()) >= 3):  # header + 2 rows
@@ -203,26 +180,16 @@ def test_more_workers_than_examples_is_an_error_on_every_worker(ckpt, tmp_path):
     assert res.stderr.count("2 workers for 1 example(s): start at most 1 workers") == 2  # both ranks say it
 
 
-def _pair(ckpt, tmp_path, flags0, flags1, timeout="60"):
+def _pair(ckpt, tmp_path, flags0, flags1):
     """Rank 0 and rank 1 started by hand (the variables torchrun sets), with their own flags."""
-    port = free_port()
-    procs = []
-    for rank, flags in enumerate((flags0, flags1)):
-        env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=rank, WORLD_SIZE=2, LOCAL_RANK=rank,
-                   LOCAL_WORLD_SIZE=2)
-        procs.append(subprocess.Popen([sys.executable, "-m", "renyi_cert_torch.cli", "certify", "--checkpoint",
-                                       str(ckpt), "--out", str(tmp_path / "o.tsv"), *SMALL, "--max", "4",
-                                       "--timeout", timeout, *flags], stderr=subprocess.PIPE, text=True, env=env))
-    try:
-        return [(p.wait(timeout=LIMIT), p.stderr.read()) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
+    common = ["certify", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o.tsv"), *SMALL, "--max", "4",
+              "--timeout", "60"]
+    return run_by_hand([[*common, *flags0], [*common, *flags1]])
 
 
 def test_workers_started_with_other_settings_all_refuse(ckpt, tmp_path):
     results = _pair(ckpt, tmp_path, [], ["--seed", "1"])
-    for rc, err in results:
+    for rc, _, err in results:
         assert rc == 2
         assert "rank 1 was started with other settings than rank 0 (seed: 1 on rank 1, 0 on rank 0)" in err
     assert not (tmp_path / "o.tsv").exists()  # refused before the log was started
@@ -240,10 +207,10 @@ def test_resume_of_a_log_with_other_settings_is_refused_on_every_worker(ckpt, tm
 
 
 def test_a_worker_that_never_comes_is_a_bounded_wait(ckpt, tmp_path):
-    env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=free_port(), RANK=0, WORLD_SIZE=2, LOCAL_RANK=0)
+    alone = worker_env(0, 2, free_port())  # rank 1 is never started
     t0 = time.monotonic()
     res = launch("certify", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o.tsv"), *SMALL, "--timeout", "3",
-                 env=env)
+                 environment=alone)
     assert res.returncode == 2
     assert "rank 0 could not join the other 1 worker(s) within 3 s" in res.stderr
     assert time.monotonic() - t0 < 60
