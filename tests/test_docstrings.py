@@ -21,7 +21,7 @@ def test_docstring_examples(name):
     assert result.failed == 0
 
 
-DOCS = ["docs/numerics.md", "docs/sequential.md", "README.md"]
+DOCS = ["docs/numerics.md", "docs/sequential.md", "docs/noise.md", "README.md"]
 
 
 @pytest.mark.parametrize("name", DOCS)
