@@ -24,7 +24,7 @@ from renyi_cert_torch.cli import certify_main, main  # noqa: E402
 pytestmark = pytest.mark.slow
 
 SIGMA = 0.5
-BASE = ["--n0", "20", "--batch", "100", "--no-progress", "--skip", "9", "--max", "4"]
+BASE = ["--n0", "20", "--batch", "100", "--no-progress", "--skip", "9", "--max", "4", "--device", "cpu"]
 TARGET = ["--adaptive", "--target-radius", "0.3", "--n-max", "800", "--n-start", "50"]
 ADAPTIVE_STOPS = {"target-reached", "target-out-of-reach", "tolerance-reached", "budget-exhausted"}
 

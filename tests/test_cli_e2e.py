@@ -296,7 +296,7 @@ def test_umbrella_errors_and_help(capsys):
 
 
 QUICK_DEMO = ["--epochs", "1", "--max-train", "200", "--max", "3", "--n0", "20", "--n", "100", "--batch", "60",
-              "--target-radius", "0.3", "--no-progress"]
+              "--target-radius", "0.3", "--no-progress", "--device", "cpu"]  # bit-reproducible on the CPU
 
 
 @pytest.fixture(scope="module")

@@ -164,8 +164,9 @@ def test_two_processes_on_one_log(ckpt, tmp_path):
     """Two real `certify` processes: the second stops at once; Ctrl-C on the first keeps its rows."""
     tsv = tmp_path / "run.tsv"
     args = ["certify", "--checkpoint", str(ckpt), "--out", str(tsv), "--n0", "20", "--n", "2000", "--batch", "500",
-            "--no-progress", "--max", "500"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "backends")])}
+            "--no-progress", "--max", "500", "--device", "cpu"]  # a GPU would finish before the second run starts
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "backends"),
+                                                        os.environ.get("PYTHONPATH", "")])}
     # SIGINT must raise KeyboardInterrupt in the child even if this test runs with SIGINT ignored
     code = ("import signal, sys, runpy; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "sys.argv = ['renyi-cert'] + sys.argv[1:]; runpy.run_module('renyi_cert_torch.cli', run_name='__main__')")

@@ -41,7 +41,7 @@ from renyi_cert_torch.smoothing import SmoothedClassifier  # noqa: E402
 
 from _workers import LIMIT, env, free_port, run_by_hand, run_cli as launch, untrained_checkpoint, worker_env  # noqa: E402
 
-SMALL = ["--n0", "20", "--n", "300", "--batch", "64", "--no-progress"]
+SMALL = ["--n0", "20", "--n", "300", "--batch", "64", "--no-progress", "--device", "cpu"]  # gloo on the CPU
 
 
 @pytest.fixture(scope="module")
