@@ -16,10 +16,12 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validate import _show, check_alpha, check_choice, check_positive_int, check_scalar_sigma
+from ._validate import _show, check_alpha, check_choice, check_positive_int
 from .certificate import (
     Certificate,
+    NoiseLike,
     Prediction,
+    _as_noise,
     _check_bounds,
     _check_guarantee,
     certify_from_counts,
@@ -130,17 +132,18 @@ class CallableBackend:
             )
         return labels
 
-    def sample_counts(self, x: ArrayLike, sigma: float, n: int, *, batch_size: int = 1000,
+    def sample_counts(self, x: ArrayLike, sigma: Any, n: int, *, batch_size: int = 1000,
                       generator: np.random.Generator | None = None) -> np.ndarray:
-        """Class counts of ``fn`` on ``n`` noisy copies ``x + sigma * N(0, I)``.
+        """Class counts of ``fn`` on ``n`` noisy copies ``x + sigma * N(0, I)`` (or ``x`` plus a
+        :mod:`renyi_cert.noise` noise given as ``sigma``).
 
         Parameters
         ----------
         x : array_like of float
             The clean input (any shape; finite values). Float32 input is noised in float32,
             everything else in float64.
-        sigma : float
-            Noise standard deviation (> 0).
+        sigma : float or renyi_cert.noise.Gaussian, Laplace or Uniform
+            Noise standard deviation (> 0), or the noise.
         n : int
             Number of noisy copies (>= 1).
         batch_size : int, default 1000
@@ -153,7 +156,7 @@ class CallableBackend:
         numpy.ndarray of int64, shape (num_classes,)
         """
         clean = _check_input(x)
-        sigma = check_scalar_sigma(sigma)
+        kind = _as_noise(sigma)
         n = check_positive_int("n", n)
         batch_size = check_positive_int("batch_size", batch_size)
         rng = _check_generator(generator)
@@ -161,8 +164,7 @@ class CallableBackend:
         remaining = n
         while remaining > 0:
             b = min(batch_size, remaining)
-            noise = rng.standard_normal((b, *clean.shape), dtype=clean.dtype)
-            noise *= clean.dtype.type(sigma)
+            noise = kind.draw(rng, (b, *clean.shape), dtype=clean.dtype)
             noise += clean
             counts += np.bincount(self._labels(noise), minlength=self.num_classes)
             remaining -= b
@@ -207,7 +209,7 @@ def _check_backend(backend: object) -> None:
         )
 
 
-def _sample(backend: Backend, x: Any, sigma: float, n: int, batch_size: int, generator: Any) -> np.ndarray:
+def _sample(backend: Backend, x: Any, sigma: Any, n: int, batch_size: int, generator: Any) -> np.ndarray:
     """Call the backend and check that it kept the contract (shape, integer counts summing to n)."""
     counts = np.asarray(backend.sample_counts(x, sigma, n, batch_size=batch_size, generator=generator))
     k = int(backend.num_classes)
@@ -221,7 +223,7 @@ def _sample(backend: Backend, x: Any, sigma: float, n: int, batch_size: int, gen
     return counts.astype(np.int64)
 
 
-def certify(backend: Backend, x: Any, sigma: float, *, n0: int, n: int, alpha: float = 0.001,
+def certify(backend: Backend, x: Any, sigma: NoiseLike, *, n0: int, n: int, alpha: float = 0.001,
             method: str = "clopper-pearson", bounds: str | Iterable[str] = ("renyi",), batch_size: int = 1000,
             generator: Any = None, allow_unguaranteed: bool = False, single_sample_set: bool = False) -> Certificate:
     """Certify the smoothed classifier at ``x`` (Cohen et al.'s CERTIFY with any backend).
@@ -236,7 +238,8 @@ def certify(backend: Backend, x: Any, sigma: float, *, n0: int, n: int, alpha: f
     at least ``1 - alpha`` over the noise, if the result is not an abstain, the smoothed
     classifier's prediction is constant on the l2 ball of the returned radius around ``x`` (Li et
     al. 2019, Thm. 1; Cohen et al. 2019, Thm. 1; Lecuyer et al. 2019; exact Clopper & Pearson 1934
-    bounds with Bonferroni). Only the methods in :data:`renyi_cert.intervals.GUARANTEED_METHODS`
+    bounds with Bonferroni) -- on the l1 ball for Laplace or uniform noise, under their bounds
+    (:mod:`renyi_cert.noise`). Only the methods in :data:`renyi_cert.intervals.GUARANTEED_METHODS`
     keep it; ``"sison-glaz"`` and ``"goodman"`` (asymptotic approximations) raise ``ValueError``
     unless ``allow_unguaranteed=True`` and then give ``guaranteed=False``, with ``p1_lower``
     capped at ``(alpha / 2) ** (1 / n)``. Finite samples never give an infinite radius.
@@ -252,8 +255,10 @@ def certify(backend: Backend, x: Any, sigma: float, *, n0: int, n: int, alpha: f
         Anything with ``num_classes`` and ``sample_counts`` (e.g. :class:`CallableBackend`).
     x : array_like
         The clean input, in the backend's format.
-    sigma : float
-        Noise standard deviation (> 0).
+    sigma : float or renyi_cert.noise.Gaussian, Laplace or Uniform
+        Noise standard deviation (> 0), or the noise. A backend is handed Gaussian noise as its
+        sigma (a float), any other noise as the noise object, which it must know how to draw
+        (:class:`CallableBackend` and the torch backend do).
     n0 : int
         Selection samples (>= 1; Cohen et al. use 100).
     n : int
@@ -279,25 +284,26 @@ def certify(backend: Backend, x: Any, sigma: float, *, n0: int, n: int, alpha: f
     Certificate
     """
     _check_backend(backend)
-    sigma = check_scalar_sigma(sigma)
+    noise = _as_noise(sigma)
+    drawn = noise.sigma if noise.norm == "l2" else noise  # what the backend draws: a float for Gaussian
     n0 = check_positive_int("n0", n0)
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
-    names = _check_bounds(bounds)
+    names = _check_bounds(bounds, noise)
     _check_guarantee(method, allow_unguaranteed, single=single_sample_set)  # before any sampling
     if single_sample_set:
-        counts = _sample(backend, x, sigma, n, batch_size, generator)
-        return certify_from_counts_single(counts, sigma, alpha=alpha, method=method, bounds=names,
+        counts = _sample(backend, x, drawn, n, batch_size, generator)
+        return certify_from_counts_single(counts, noise, alpha=alpha, method=method, bounds=names,
                                           allow_unguaranteed=allow_unguaranteed)
-    selection = _sample(backend, x, sigma, n0, batch_size, generator)
-    estimation = _sample(backend, x, sigma, n, batch_size, generator)
-    return certify_from_counts(selection, estimation, sigma, alpha=alpha, method=method, bounds=names,
+    selection = _sample(backend, x, drawn, n0, batch_size, generator)
+    estimation = _sample(backend, x, drawn, n, batch_size, generator)
+    return certify_from_counts(selection, estimation, noise, alpha=alpha, method=method, bounds=names,
                                allow_unguaranteed=allow_unguaranteed)
 
 
-def predict(backend: Backend, x: Any, sigma: float, *, n: int, alpha: float = 0.001, batch_size: int = 1000,
+def predict(backend: Backend, x: Any, sigma: NoiseLike, *, n: int, alpha: float = 0.001, batch_size: int = 1000,
             generator: Any = None) -> Prediction:
     """Predict with the smoothed classifier at ``x`` (Cohen et al.'s PREDICT with any backend).
 
@@ -320,7 +326,8 @@ def predict(backend: Backend, x: Any, sigma: float, *, n: int, alpha: float = 0.
     Prediction
     """
     _check_backend(backend)
-    sigma = check_scalar_sigma(sigma)
+    noise = _as_noise(sigma)
+    sigma = noise.sigma if noise.norm == "l2" else noise  # what the backend draws
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
     alpha = check_alpha(alpha)

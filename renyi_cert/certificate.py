@@ -2,7 +2,10 @@
 
 The smoothed classifier ``g(x) = argmax_c P(f(x + N(0, sigma^2 I)) = c)`` is certified from the
 counts of the base classifier ``f`` on noisy copies of ``x``. Everything here works on counts, so
-it serves any model backend (see :mod:`renyi_cert.backend` for the sampling).
+it serves any model backend (see :mod:`renyi_cert.backend` for the sampling). Where ``sigma`` is
+taken, a noise of :mod:`renyi_cert.noise` may be given instead (``Laplace(scale)``,
+``Uniform(half_width)``, ``Gaussian(sigma)``): the radii are then that noise's, in its threat
+norm, and the certificate records the noise and the norm (a number is Gaussian noise, l2).
 
 * :func:`certify_from_counts` -- Cohen et al.'s CERTIFY: the class is selected on ``n0`` samples,
   its probability bounded on ``n`` fresh ones. Sound; the default.
@@ -22,15 +25,18 @@ infinite radius.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from dataclasses import astuple, dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validate import check_alpha, check_choice, check_counts, check_scalar_sigma
+from ._validate import check_alpha, check_choice, check_counts
 from .bounds import BOUNDS
 from .intervals import GUARANTEED_METHODS, METHODS, _p1_lower_cap, _top2_unclipped, _top_two
+
+if TYPE_CHECKING:  # renyi_cert.noise loads numba: imported where a noise is used, not with the package
+    from .noise import Gaussian, Laplace, Uniform
 
 __all__ = [
     "Certificate",
@@ -42,6 +48,8 @@ __all__ = [
 ]
 
 ABSTAIN = -1
+#: What the certification functions take as ``sigma``: Gaussian noise's standard deviation, or a noise.
+NoiseLike = Union[float, "Gaussian", "Laplace", "Uniform"]
 
 
 class Radii(dict[str, float]):
@@ -79,12 +87,13 @@ class Certificate:
     p2_upper : float
         Upper confidence bound on the probability of every other class (at most ``1 - p1_lower``).
     radii : Mapping of str to float
-        Certified l2 radius per requested bound (``"renyi"``, ``"cohen"``, ``"pixeldp"``), in the
-        order requested; all 0.0 on abstain. Read-only (:class:`Radii`, a dict that refuses
-        changes; a copy of what was passed), so ``json.dumps``, ``pickle`` and
-        ``dataclasses.asdict`` work as on a dict.
+        Certified radius in the norm ``norm`` per requested bound (for Gaussian noise ``"renyi"``,
+        ``"cohen"``, ``"pixeldp"``), in the order requested; all 0.0 on abstain. Read-only
+        (:class:`Radii`, a dict that refuses changes; a copy of what was passed), so
+        ``json.dumps``, ``pickle`` and ``dataclasses.asdict`` work as on a dict.
     sigma : float
-        Noise standard deviation.
+        The noise's scale: the standard deviation of Gaussian noise, the scale b of Laplace noise,
+        the half width of uniform noise.
     alpha : float
         The certificate holds with probability at least ``1 - alpha`` (see the function that made it).
     method : str
@@ -100,6 +109,11 @@ class Certificate:
         the class was selected on separate samples (``n0 > 0``). False for certificates made with
         ``allow_unguaranteed=True`` (``"sison-glaz"``, ``"goodman"``, or one sample set for both
         selection and estimation), whose level is at best approximate.
+    noise : str
+        The noise the counts were drawn with, a key of :data:`renyi_cert.noise.NOISES`
+        (``"gaussian"``, ``"laplace"``, ``"uniform"``).
+    norm : str
+        The threat norm of the radii: ``"l2"`` for Gaussian noise, ``"l1"`` for Laplace and uniform.
     """
 
     prediction: int
@@ -112,6 +126,8 @@ class Certificate:
     n0: int
     n: int
     guaranteed: bool
+    noise: str = "gaussian"
+    norm: str = "l2"
 
     def __post_init__(self) -> None:
         # A frozen dataclass still holds whatever mapping it was given: keep a read-only copy.
@@ -162,19 +178,32 @@ class Prediction:
         return self.prediction == ABSTAIN
 
 
-def _check_bounds(bounds: str | Iterable[str]) -> tuple[str, ...]:
+def _as_noise(sigma: object) -> Any:
+    """The noise of a certification: a :mod:`renyi_cert.noise` instance as it is, a number as
+    ``Gaussian(sigma)`` (checked: ``"sigma (-1.0) must be > 0"``)."""
+    from .noise import as_noise
+
+    return as_noise(sigma)
+
+
+def _check_bounds(bounds: str | Iterable[str], noise: Any = None) -> tuple[str, ...]:
+    """The requested bound names, checked against ``noise``'s (default: Gaussian noise's)."""
+    allowed = tuple(BOUNDS) if noise is None else noise.bounds
+    where = "" if noise is None or noise.norm == "l2" else f" (the bounds of {type(noise).__name__} noise)"
     if isinstance(bounds, str):
         bounds = (bounds,)
     try:
         names = tuple(bounds)
     except TypeError:
         raise ValueError(
-            f"bounds ({bounds!r}) must be a sequence of bound names from {', '.join(map(repr, BOUNDS))}"
+            f"bounds ({bounds!r}) must be a sequence of bound names from {', '.join(map(repr, allowed))}{where}"
         ) from None
     if not names:
-        raise ValueError(f"bounds must name at least one bound from {', '.join(map(repr, BOUNDS))}")
+        raise ValueError(f"bounds must name at least one bound from {', '.join(map(repr, allowed))}{where}")
     for name in names:
-        check_choice("bound", name, tuple(BOUNDS))
+        if name not in allowed and noise is not None:
+            noise.radius(0.5, 0.25, name)  # the noise's own reason (e.g. "renyi" for uniform noise)
+        check_choice("bound", name, allowed)
     return tuple(dict.fromkeys(names))  # drop repeats, keep order
 
 
@@ -219,7 +248,7 @@ def _check_guarantee(method: str, allow_unguaranteed: object, *, single: bool = 
     return not reasons
 
 
-def _certificate(estimation_counts: np.ndarray, top: int | None, sigma: float, alpha: float, method: str,
+def _certificate(estimation_counts: np.ndarray, top: int | None, noise: Any, alpha: float, method: str,
                  bounds: tuple[str, ...], n0: int, guaranteed: bool) -> Certificate:
     top, _, p1_lower, p2_upper = _top2_unclipped(estimation_counts, alpha, method, top)
     n = int(estimation_counts.sum())
@@ -228,14 +257,17 @@ def _certificate(estimation_counts: np.ndarray, top: int | None, sigma: float, a
     # method, so every radius is finite.
     p1_lower = min(p1_lower, _p1_lower_cap(n, alpha))
     p2_upper = min(p2_upper, 1.0 - p1_lower)
+    noise = _as_noise(noise)  # a number is Gaussian noise's sigma
+    kind = {"sigma": float(astuple(noise)[0]), "noise": noise.name, "norm": noise.norm}
     if p1_lower <= p2_upper:
-        return Certificate(ABSTAIN, p1_lower, p2_upper, {b: 0.0 for b in bounds}, sigma, alpha, method, n0, n,
-                           guaranteed)
-    radii = {b: float(BOUNDS[b](p1_lower, p2_upper, sigma)) for b in bounds}
-    return Certificate(top, p1_lower, p2_upper, radii, sigma, alpha, method, n0, n, guaranteed)
+        return Certificate(ABSTAIN, p1_lower, p2_upper, {b: 0.0 for b in bounds}, alpha=alpha, method=method,
+                           n0=n0, n=n, guaranteed=guaranteed, **kind)
+    radii = {b: float(noise.radius(p1_lower, p2_upper, b)) for b in bounds}
+    return Certificate(top, p1_lower, p2_upper, radii, alpha=alpha, method=method, n0=n0, n=n,
+                       guaranteed=guaranteed, **kind)
 
 
-def certify_from_counts(selection_counts: ArrayLike, estimation_counts: ArrayLike, sigma: float, *,
+def certify_from_counts(selection_counts: ArrayLike, estimation_counts: ArrayLike, sigma: NoiseLike, *,
                         alpha: float = 0.001, method: str = "clopper-pearson",
                         bounds: str | Iterable[str] = ("renyi",), allow_unguaranteed: bool = False) -> Certificate:
     """Certify from separate selection and estimation counts (Cohen et al.'s CERTIFY).
@@ -280,15 +312,20 @@ def certify_from_counts(selection_counts: ArrayLike, estimation_counts: ArrayLik
         Class counts of the ``n0`` selection samples.
     estimation_counts : array_like of int, shape (k,)
         Class counts of ``n`` fresh estimation samples, drawn independently of the selection ones.
-    sigma : float
-        Noise standard deviation used for sampling (> 0).
+    sigma : float or renyi_cert.noise.Gaussian, Laplace or Uniform
+        Noise standard deviation used for sampling (> 0), or the noise itself. With
+        ``Laplace(b)`` the radii are l1 radii under its bounds (``"renyi"``: Lemma 1 of Li et al.
+        with the Laplace Renyi divergence; ``"teng"``: Teng, Lee & Yuan, ICLR 2020; ``"pixeldp"``:
+        the Laplace mechanism of Lecuyer et al.), with ``Uniform(lambda)`` under ``"yang"`` (Yang et
+        al., ICML 2020), and the guarantee above holds on the l1 ball.
     alpha : float, default 0.001
         In ``(0, 1)``.
     method : str, default "clopper-pearson"
         One of :data:`renyi_cert.intervals.METHODS`; methods outside
         :data:`renyi_cert.intervals.GUARANTEED_METHODS` need ``allow_unguaranteed=True``.
     bounds : sequence of str, default ("renyi",)
-        Names from :data:`renyi_cert.bounds.BOUNDS` (a single name is accepted too).
+        Names from :data:`renyi_cert.bounds.BOUNDS` (a single name is accepted too), or from the
+        noise's ``bounds``.
     allow_unguaranteed : bool, default False
         Accept a method without a coverage guarantee (``"sison-glaz"``, ``"goodman"``); the
         certificate then has ``guaranteed=False``.
@@ -304,16 +341,16 @@ def certify_from_counts(selection_counts: ArrayLike, estimation_counts: ArrayLik
             f"selection_counts ({selection.size} classes) and estimation_counts ({estimation.size} classes) "
             "must have the same number of classes"
         )
-    sigma = check_scalar_sigma(sigma)
+    noise = _as_noise(sigma)
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
-    names = _check_bounds(bounds)
+    names = _check_bounds(bounds, noise)
     guaranteed = _check_guarantee(method, allow_unguaranteed)
     top = _top_two(selection).top
-    return _certificate(estimation, top, sigma, alpha, method, names, int(selection.sum()), guaranteed)
+    return _certificate(estimation, top, noise, alpha, method, names, int(selection.sum()), guaranteed)
 
 
-def certify_from_counts_single(counts: ArrayLike, sigma: float, *, alpha: float = 0.001,
+def certify_from_counts_single(counts: ArrayLike, sigma: NoiseLike, *, alpha: float = 0.001,
                                method: str = "clopper-pearson", bounds: str | Iterable[str] = ("renyi",),
                                allow_unguaranteed: bool = False) -> Certificate:
     """Certify from one set of counts: the class *and* its bounds come from the same samples.
@@ -349,12 +386,12 @@ def certify_from_counts_single(counts: ArrayLike, sigma: float, *, alpha: float 
     Certificate
     """
     checked = check_counts("counts", counts)
-    sigma = check_scalar_sigma(sigma)
+    noise = _as_noise(sigma)
     alpha = check_alpha(alpha)
     method = check_choice("method", method, METHODS)
-    names = _check_bounds(bounds)
+    names = _check_bounds(bounds, noise)
     guaranteed = _check_guarantee(method, allow_unguaranteed, single=True)
-    return _certificate(checked, None, sigma, alpha, method, names, 0, guaranteed)
+    return _certificate(checked, None, noise, alpha, method, names, 0, guaranteed)
 
 
 def predict_from_counts(counts: ArrayLike, *, alpha: float = 0.001) -> Prediction:

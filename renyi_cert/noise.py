@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numba import njit, prange
@@ -82,7 +82,7 @@ from numpy.typing import ArrayLike
 from . import _kernels
 from ._validate import as_float_array, check_choice, check_pair, check_scalar_sigma
 
-__all__ = ["Gaussian", "Laplace", "Uniform", "NOISES"]
+__all__ = ["Gaussian", "Laplace", "Uniform", "NOISES", "as_noise", "scale_of"]
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 
@@ -463,11 +463,18 @@ class Gaussian:
     """
 
     sigma: float
+    name: ClassVar[str] = "gaussian"
     norm: ClassVar[str] = "l2"
     bounds: ClassVar[tuple[str, ...]] = ("renyi", "cohen", "pixeldp")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sigma", check_scalar_sigma(self.sigma, name="sigma"))
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+        """Noise of ``shape`` from ``rng``: N(0, sigma^2) per coordinate."""
+        out = rng.standard_normal(shape, dtype=dtype)
+        out *= np.dtype(dtype).type(self.sigma)
+        return out
 
     def radius(self, p1: ArrayLike, p2: ArrayLike, bound: str = "renyi") -> float | np.ndarray:
         """The certified l2 radius under ``bound``; see :mod:`renyi_cert.bounds`."""
@@ -502,11 +509,16 @@ class Laplace:
     """
 
     scale: float
+    name: ClassVar[str] = "laplace"
     norm: ClassVar[str] = "l1"
     bounds: ClassVar[tuple[str, ...]] = ("renyi", "teng", "pixeldp")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", check_scalar_sigma(self.scale, name="scale"))
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+        """Noise of ``shape`` from ``rng``: Lap(0, scale) per coordinate."""
+        return rng.laplace(0.0, self.scale, shape).astype(dtype, copy=False)
 
     def divergence(self, t: ArrayLike, order: ArrayLike) -> float | np.ndarray:
         """D_order(Lap(0, b) || Lap(t, b)), the Renyi divergence of a shift t (Mironov 2017).
@@ -584,11 +596,16 @@ class Uniform:
     """
 
     half_width: float
+    name: ClassVar[str] = "uniform"
     norm: ClassVar[str] = "l1"
     bounds: ClassVar[tuple[str, ...]] = ("yang",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "half_width", check_scalar_sigma(self.half_width, name="half_width"))
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+        """Noise of ``shape`` from ``rng``: U[-half_width, half_width] per coordinate."""
+        return rng.uniform(-self.half_width, self.half_width, shape).astype(dtype, copy=False)
 
     def radius(self, p1: ArrayLike, p2: ArrayLike, bound: str = "yang") -> float | np.ndarray:
         """The certified l1 radius under Yang et al.'s bound."""
@@ -605,3 +622,25 @@ class Uniform:
 
 #: The noise classes by name.
 NOISES: dict[str, type] = {"gaussian": Gaussian, "laplace": Laplace, "uniform": Uniform}
+
+
+def as_noise(sigma: object) -> Gaussian | Laplace | Uniform:
+    """A noise as it is, or a number as ``Gaussian(sigma)`` (checked: ``"sigma (-1.0) must be > 0"``).
+
+    What the certification functions and the backends take where they take ``sigma``.
+
+    Examples
+    --------
+    >>> as_noise(0.5), as_noise(Laplace(1.0))
+    (Gaussian(sigma=0.5), Laplace(scale=1.0))
+    """
+    if isinstance(sigma, (Gaussian, Laplace, Uniform)):
+        return sigma
+    return Gaussian(check_scalar_sigma(sigma))
+
+
+def scale_of(noise: Gaussian | Laplace | Uniform) -> float:
+    """The noise's scale: Gaussian ``sigma``, Laplace ``scale``, uniform ``half_width``."""
+    if isinstance(noise, Gaussian):
+        return noise.sigma
+    return noise.scale if isinstance(noise, Laplace) else noise.half_width

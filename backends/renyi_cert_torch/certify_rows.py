@@ -43,7 +43,7 @@ def _certificate(backend, clf, x, gen, s: RowSettings) -> tuple:
     if s.adaptive is None:
         from renyi_cert.backend import certify
 
-        cert = certify(backend, x, clf.sigma, n0=s.n0, n=s.n, alpha=s.alpha, method=s.method, bounds=s.bounds,
+        cert = certify(backend, x, clf.noise, n0=s.n0, n=s.n, alpha=s.alpha, method=s.method, bounds=s.bounds,
                        batch_size=clf.batch_size, generator=gen, single_sample_set=s.single_sample_set,
                        allow_unguaranteed=s.allow_unguaranteed)
         return cert, (s.n if s.single_sample_set else s.n0 + s.n), FIXED_STOP

@@ -37,8 +37,8 @@ def count_examples(clf, x, *, n0: int, n: int, seed: int, workers: Workers = SIN
     mine = []
     for i in WorkQueue(workers, len(x)):
         gen = clf.make_generator(derive_seed(seed, i))
-        sel = clf.sample_counts(x[i], clf.sigma, n0, generator=gen).tolist()
-        est = clf.sample_counts(x[i], clf.sigma, n, generator=gen).tolist()
+        sel = clf.sample_counts(x[i], clf.noise, n0, generator=gen).tolist()
+        est = clf.sample_counts(x[i], clf.noise, n, generator=gen).tolist()
         mine.append((i, sel, est))
     everything = sorted(item for part in gather(workers, mine) for item in part)
     if [i for i, _, _ in everything] != list(range(len(x))):  # pragma: no cover - a broken queue

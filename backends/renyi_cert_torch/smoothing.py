@@ -50,13 +50,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from renyi_cert._validate import check_choice, check_positive_int, check_real
+from renyi_cert._validate import check_choice, check_positive_int
+from renyi_cert.noise import as_noise, scale_of
 
 from .devices import DEVICES, check_generator, resolve_device  # noqa: F401 - DEVICES, resolve_device re-exported
 from .modes import eval_mode
@@ -116,6 +117,23 @@ def check_finite_logits(logits: torch.Tensor, describe: Callable[[int], str]) ->
     raise ValueError(f"the model returned non-finite logits ({value}) for {describe(row)}{others}; its "
                      "argmax is meaningless, so no prediction or certificate is made: check the model's "
                      "weights (a checkpoint with NaN/inf weights) and its input")
+
+
+def _draw(batch: torch.Tensor, noise: Any, generator: torch.Generator | None, scratch: torch.Tensor | None) -> None:
+    """Fill ``batch`` with ``noise`` in place, from ``generator``, on its device.
+
+    Gaussian: ``normal_``. Laplace(b): the difference of two Exp(1/b) draws (``scratch`` holds the
+    second), which is Lap(0, b) and never infinite. Uniform(lambda): ``uniform_(-lambda, lambda)``.
+    """
+    kind, scale = noise.name, scale_of(noise)
+    if kind == "gaussian":
+        batch.normal_(0.0, scale, generator=generator)  # N(0, sigma^2)
+    elif kind == "laplace":
+        assert scratch is not None
+        batch.exponential_(1.0 / scale, generator=generator)
+        batch.sub_(scratch[:batch.shape[0]].exponential_(1.0 / scale, generator=generator))
+    else:
+        batch.uniform_(-scale, scale, generator=generator)
 
 
 def infer_input_shape(model: nn.Module) -> tuple[int, ...] | None:
@@ -227,12 +245,13 @@ class SmoothedClassifier:
     ``nn.Module.to`` does. Every option is checked before that.
     """
 
-    def __init__(self, model: nn.Module, sigma: float, num_classes: int, *, device: str | torch.device | None = None,
+    def __init__(self, model: nn.Module, sigma: float | Any, num_classes: int, *, device: str | torch.device | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, input_shape: Sequence[int] | None = None,
                  amp: str | None = None, channels_last: bool = False) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model ({type(model).__name__}) must be a torch.nn.Module")
-        self.sigma = check_real("sigma", sigma, minimum=0.0, strict=True)
+        self.noise = as_noise(sigma)
+        self.sigma = scale_of(self.noise)
         warn_if_sigma_off_scale(self.sigma)
         self.num_classes = check_positive_int("num_classes", num_classes, minimum=2)
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -298,7 +317,7 @@ class SmoothedClassifier:
 
     # -------------------------------------------------------------------------- backend contract
 
-    def sample_counts(self, x: torch.Tensor | np.ndarray, sigma: float, n: int, *, batch_size: int | None = None,
+    def sample_counts(self, x: torch.Tensor | np.ndarray, sigma: float | Any, n: int, *, batch_size: int | None = None,
                       generator: torch.Generator | None = None) -> np.ndarray:
         """Class counts of the base classifier on ``n`` noisy copies ``x + N(0, sigma^2 I)``.
 
@@ -328,7 +347,7 @@ class SmoothedClassifier:
             Bad arguments; logits of the wrong shape; non-finite (NaN/inf) logits for any copy
             (the message names the copy).
         """
-        sigma = check_real("sigma", sigma, minimum=0.0, strict=True)
+        noise = as_noise(sigma)
         n = check_positive_int("n", n)
         batch_size = self.batch_size if batch_size is None else check_positive_int("batch_size", batch_size)
         generator = check_generator(generator, self.device)  # None: torch's default generator
@@ -342,11 +361,12 @@ class SmoothedClassifier:
             # channels_last: the noise is drawn in the default layout (the same copies as without
             # the option) and copied into a second, channels_last buffer.
             layout = torch.empty_like(buffer, memory_format=torch.channels_last) if self.channels_last else None
+            scratch = torch.empty_like(buffer) if noise.name == "laplace" else None
             remaining = n
             while remaining > 0:
                 b = min(batch_size, remaining)
                 batch = buffer[:b]
-                batch.normal_(0.0, sigma, generator=generator)  # N(0, sigma^2), on the device
+                _draw(batch, noise, generator, scratch)  # on the device
                 batch.add_(x)
                 if layout is not None:
                     batch = layout[:b].copy_(batch)
@@ -403,7 +423,7 @@ class SmoothedClassifier:
         """
         from renyi_cert.backend import certify
 
-        return certify(self, x, self.sigma, n0=n0, n=n, alpha=alpha, method=method, bounds=bounds,
+        return certify(self, x, self.noise, n0=n0, n=n, alpha=alpha, method=method, bounds=bounds,
                        batch_size=self.batch_size, generator=generator, allow_unguaranteed=allow_unguaranteed,
                        single_sample_set=single_sample_set)
 
@@ -450,7 +470,7 @@ class SmoothedClassifier:
         """
         from renyi_cert.backend import predict
 
-        return predict(self, x, self.sigma, n=n, alpha=alpha, batch_size=self.batch_size, generator=generator)
+        return predict(self, x, self.noise, n=n, alpha=alpha, batch_size=self.batch_size, generator=generator)
 
     def __repr__(self) -> str:
         options = (f", amp={self.amp!r}" if self.amp is not None else "") + (
