@@ -149,10 +149,12 @@ def parse_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
-def parse_bounds(name: str, text: str) -> tuple[str, ...]:
-    """``"renyi,cohen"`` or ``"all"`` -> bound names (validated against ``renyi_cert.bounds.BOUNDS``).
+def parse_bounds(name: str, text: str, allowed: Sequence[str] | None = None) -> tuple[str, ...]:
+    """``"renyi,cohen"`` or ``"all"`` -> bound names (validated against ``allowed``, by default
+    ``renyi_cert.bounds.BOUNDS``, the bounds of Gaussian noise).
 
-    ``"all"`` gives :data:`DEFAULT_BOUNDS` first, then any other bound.
+    ``"all"`` gives :data:`DEFAULT_BOUNDS` first, then any other bound (with ``allowed``: the
+    one-element ``("all",)``, for the caller to expand once it knows the noise).
 
     Raises
     ------
@@ -162,11 +164,14 @@ def parse_bounds(name: str, text: str) -> tuple[str, ...]:
     from .bounds import BOUNDS
 
     if text.strip() == "all":
+        if allowed is not None:
+            return ("all",)
         return tuple(b for b in DEFAULT_BOUNDS if b in BOUNDS) + tuple(b for b in BOUNDS if b not in DEFAULT_BOUNDS)
     names = tuple(s.strip() for s in text.split(","))
+    known = tuple(BOUNDS) if allowed is None else tuple(allowed)
     for bound in names:
-        if bound not in BOUNDS:
-            raise ValueError(f"{name} ({bound!r}) must be one of {', '.join(BOUNDS)} or all")
+        if bound not in known:
+            raise ValueError(f"{name} ({bound!r}) must be one of {', '.join(known)} or all")
     if len(set(names)) != len(names):
         raise ValueError(f"{name} ({text!r}) names a bound twice")
     return names
@@ -221,9 +226,9 @@ def choice_arg(name: str, choices: Sequence[str]) -> Callable[[str], str]:
     return _argparse_type(parse_choice, name, choices=choices)
 
 
-def bounds_arg(name: str = "bound") -> Callable[[str], tuple[str, ...]]:
+def bounds_arg(name: str = "bound", allowed: Sequence[str] | None = None) -> Callable[[str], tuple[str, ...]]:
     """An argparse type for :func:`parse_bounds`."""
-    return _argparse_type(parse_bounds, name)
+    return _argparse_type(lambda n, text: parse_bounds(n, text, allowed), name)
 
 
 def device_arg(name: str = "device") -> Callable[[str], str]:

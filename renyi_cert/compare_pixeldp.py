@@ -1,17 +1,35 @@
-"""Compare the Renyi radius with PixelDP and Cohen et al. over a grid of (p1, p2).
+"""Compare the Renyi radius with PixelDP and Cohen et al. (or Teng et al.) over a grid of (p1, p2).
 
 The paper's Figure 4 (Li, Chen, Wang & Carin, NeurIPS 2019) and more: over every grid point with
 p1 >= p2, p1 + p2 <= 1 and p1 + p2 >= ``--min-total`` (0.2 in the paper), compute the three
 radii, write them to a CSV, draw a figure (PNG and PDF) and print a summary table.
 
-Run ``python -m renyi_cert.compare_pixeldp --help`` for the options. With ``--min-total 0`` the
-summary also maps where PixelDP beats the Renyi bound (small p1 + p2, reachable with many
-classes), instead of assuming it never does.
+``--noise`` picks the noise and so the three radii:
 
-Every option is checked before any work and any file is written: the output files must be
-writable, and the grid must keep at least :data:`MIN_FIGURE_POINTS` valid points for the figure
-(one for ``--no-plot``). The CSV, PNG and PDF are each written atomically (a crash never leaves a
-truncated file under the final name).
+* ``gaussian`` (the default; noise level ``--sigma``): certified l2 radii, Renyi vs PixelDP vs
+  Cohen et al. (the tight bound); the CSV also holds the maximising Renyi order and PixelDP's
+  epsilon.
+* ``laplace`` (noise scale ``--scale`` b): certified l1 radii, Renyi (``Laplace(b).radius``,
+  :mod:`renyi_cert.noise`) vs Teng et al. (ICLR 2020, -b log(2 (1 - p1)), tight given p1 alone)
+  vs PixelDP's Laplace mechanism ((b/2) log(p1/p2)). The summary says where Renyi beats each, and
+  by how much. Renyi is never below Teng: it is at least the Renyi order -> inf limit
+  -b log(1 - p1 + p2), which exceeds Teng's radius by b log(1 + q / (1 - p1 + p2)) >= b q for
+  p1 >= 1/2, q = 1 - p1 - p2, and equals it on the line q = 0 (two classes). PixelDP, which the
+  Laplace mechanism's pure differential privacy makes strong, is the larger at small p2: the
+  summary maps that region (on the 1000 x 1000 grid: every point with p1 <= 1/2, and p2 below a
+  threshold that falls to 0 near p1 = 0.96). ``--sigma`` is refused there (it is the Gaussian
+  noise level), as is ``--scale`` with Gaussian noise. The default output folder is
+  ``runs/compare_laplace`` instead of ``runs/compare_pixeldp``, so that the two modes do not
+  overwrite each other.
+
+Run ``python -m renyi_cert.compare_pixeldp --help`` for the options. For Gaussian noise with
+``--min-total 0`` the summary also maps where PixelDP beats the Renyi bound (small p1 + p2,
+reachable with many classes), instead of assuming it never does.
+
+Every option is checked before any work and any file is written: the noise options must fit the
+noise, the output files must be writable, and the grid must keep at least
+:data:`MIN_FIGURE_POINTS` valid points for the figure (one for ``--no-plot``). The CSV, PNG and
+PDF are each written atomically (a crash never leaves a truncated file under the final name).
 """
 
 from __future__ import annotations
@@ -23,20 +41,23 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import numpy as np
 
-from ._cli import int_arg, interruptible, real_arg
+from ._cli import int_arg, interruptible, parse_choice, real_arg
 from ._figures import new_figure
 from ._figures import save_figure as write_figure
 from ._files import OutputPathError, atomic_output, check_output_path
 from .bounds import cohen_radius, pixeldp_details, pixeldp_radius, radius_details
 from .bounds import radius as renyi_radius
+from .noise import Laplace
 
-__all__ = ["PROG", "MIN_FIGURE_POINTS", "CSV_NAME", "FIGURE_STEM", "ComparisonGrid", "ComparisonSummary",
-           "grid_points", "compute_grid", "summarize", "format_summary", "write_csv", "figure", "figure_paths",
-           "save_figure", "plot", "build_parser", "main"]
+__all__ = ["PROG", "MIN_FIGURE_POINTS", "CSV_NAME", "FIGURE_STEM", "NOISES", "DEFAULT_OUT", "EQUAL_RTOL",
+           "ComparisonGrid", "ComparisonSummary", "LaplaceGrid", "LaplaceSummary", "grid_points", "compute_grid",
+           "summarize", "format_summary", "write_csv", "figure", "compute_laplace_grid", "summarize_laplace",
+           "format_laplace_summary", "write_laplace_csv", "laplace_figure", "figure_paths", "save_figure", "plot",
+           "build_parser", "main"]
 
 PROG = "python -m renyi_cert.compare_pixeldp"
 #: Fewest valid grid points the figure is drawn from (its colour scales need distinct values).
@@ -44,6 +65,14 @@ MIN_FIGURE_POINTS = 3
 CSV_NAME = "radii.csv"
 FIGURE_STEM = "comparison"
 _EXTENT = (0.0, 1.0, 0.0, 0.5)  # the (p1, p2) square the images cover
+#: What ``--noise`` accepts.
+NOISES = ("gaussian", "laplace")
+#: The default output folder of each noise.
+DEFAULT_OUT = {"gaussian": Path("runs/compare_pixeldp"), "laplace": Path("runs/compare_laplace")}
+#: Relative tolerance of "Renyi = Teng" in the Laplace summary (the radii's rounding is about 1e-15).
+EQUAL_RTOL = 1e-12
+#: The columns p1 whose PixelDP-over-Renyi region the Laplace summary lists (the nearest grid columns).
+_THRESHOLD_COLUMNS = (0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass(frozen=True)
@@ -186,6 +215,221 @@ def write_csv(grid: ComparisonGrid, path: Path) -> None:
         np.savetxt(tmp, data, delimiter=",", header=header, comments="", fmt="%.10g")
 
 
+@dataclass(frozen=True)
+class LaplaceGrid:
+    """Certified l1 radii under Laplace noise at the valid grid points (flat arrays of equal
+    length) and the grid's spec: Renyi, Teng et al. and PixelDP (see :class:`renyi_cert.noise.Laplace`)."""
+
+    p1: np.ndarray
+    p2: np.ndarray
+    renyi: np.ndarray
+    teng: np.ndarray
+    pixeldp: np.ndarray
+    scale: float  # the Laplace scale b
+    resolution: int
+    min_total: float
+
+
+@dataclass(frozen=True)
+class LaplaceSummary:
+    """What the Laplace comparison shows, in numbers (ratios are Renyi over the other bound)."""
+
+    points: int
+    renyi_above_teng: float  # fraction of points with Renyi > Teng by more than EQUAL_RTOL (relative)
+    renyi_below_teng: int  # points with Renyi < Teng by more than EQUAL_RTOL (none in theory)
+    off_line_points: int  # points with p2 < 1 - p1
+    line_points: int  # points on the line p2 = 1 - p1
+    equal_teng: int  # points with Renyi = Teng within EQUAL_RTOL
+    equal_teng_off_line: int  # ... of them off the line (none in theory)
+    line_max_rel_diff: float  # max |Renyi - Teng| / Teng on the line (nan if no such point with Teng > 0)
+    smallest_gap: float  # smallest 1 - p1 - p2 off the line (nan if none)
+    excess_per_gap_min: float  # min (Renyi - Teng) / (b (1 - p1 - p2)) off the line with p1 > 1/2 (nan if none)
+    ratio_teng_min: float  # Renyi / Teng off the line with Teng > 0 (nan if none)
+    ratio_teng_median: float
+    ratio_teng_max: float
+    teng_zero: float  # fraction of points where Teng certifies nothing (p1 <= 1/2)
+    renyi_max_where_teng_zero: float  # largest Renyi / b there (nan if none)
+    renyi_above_pixeldp: float  # fraction of points with Renyi > PixelDP
+    pixeldp_above_renyi: float  # fraction of points with PixelDP > Renyi
+    ratio_pixeldp_min: float  # Renyi / PixelDP
+    ratio_pixeldp_median: float
+    ratio_pixeldp_max: float
+    pixeldp_wins_low_p1: float  # fraction of the points with p1 <= 1/2 where PixelDP > Renyi (nan if none)
+    pixeldp_max_p1: float  # largest p1 with PixelDP > Renyi (nan if none)
+    pixeldp_not_threshold: int  # columns p1 > 1/2 where PixelDP's wins are not exactly the p2 below a threshold
+    pixeldp_thresholds: tuple[tuple[float, float], ...]  # (p1, largest p2 with PixelDP > Renyi, nan if none)
+
+
+def compute_laplace_grid(scale: float = 1.0, resolution: int = 1000, min_total: float = 0.2) -> LaplaceGrid:
+    """The three l1 radii under Laplace noise of scale ``scale`` on the grid of :func:`grid_points`.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a finite number > 0 (``"scale (0.0) must be > 0"``), or as
+        :func:`grid_points`; both before any radius is computed.
+    """
+    lap = Laplace(scale)
+    p1, p2 = grid_points(resolution, min_total)
+    return LaplaceGrid(
+        p1=p1,
+        p2=p2,
+        renyi=np.asarray(lap.radius(p1, p2, bound="renyi")),
+        teng=np.asarray(lap.radius(p1, p2, bound="teng")),
+        pixeldp=np.asarray(lap.radius(p1, p2, bound="pixeldp")),
+        scale=lap.scale,
+        resolution=int(resolution),
+        min_total=float(min_total),
+    )
+
+
+def _stats(values: np.ndarray) -> tuple[float, float, float]:
+    """(min, median, max) of ``values``; nans when it is empty."""
+    if values.size == 0:
+        return math.nan, math.nan, math.nan
+    return float(values.min()), float(np.median(values)), float(values.max())
+
+
+def _on_line(grid: LaplaceGrid) -> np.ndarray:
+    """The points on the line p2 = 1 - p1 (:func:`grid_points` caps p2 at 1 - p1 there)."""
+    return grid.p1 + grid.p2 >= 1.0 - 1e-12
+
+
+def _teng_fields(grid: LaplaceGrid) -> dict:
+    """The Renyi-vs-Teng fields of :class:`LaplaceSummary`."""
+    line = _on_line(grid)
+    off = ~line
+    tol = EQUAL_RTOL * np.maximum(grid.renyi, grid.teng)
+    above, below = grid.renyi > grid.teng + tol, grid.renyi < grid.teng - tol
+    equal = ~(above | below)
+    gap = 1.0 - grid.p1 - grid.p2
+    steep = off & (grid.p1 > 0.5)  # Teng > 0 there
+    with np.errstate(divide="ignore", invalid="ignore"):
+        line_diff = np.abs(grid.renyi - grid.teng)[line & (grid.teng > 0)] / grid.teng[line & (grid.teng > 0)]
+    zero = grid.teng == 0
+    ratio = _stats(grid.renyi[steep] / grid.teng[steep])
+    return dict(
+        renyi_above_teng=float(np.mean(above)), renyi_below_teng=int(below.sum()),
+        off_line_points=int(off.sum()), line_points=int(line.sum()), equal_teng=int(equal.sum()),
+        equal_teng_off_line=int((equal & off).sum()),
+        line_max_rel_diff=float(line_diff.max()) if line_diff.size else math.nan,
+        smallest_gap=float(gap[off].min()) if off.any() else math.nan,
+        excess_per_gap_min=_stats((grid.renyi - grid.teng)[steep] / (grid.scale * gap[steep]))[0],
+        ratio_teng_min=ratio[0], ratio_teng_median=ratio[1], ratio_teng_max=ratio[2],
+        teng_zero=float(np.mean(zero)),
+        renyi_max_where_teng_zero=float(grid.renyi[zero].max() / grid.scale) if zero.any() else math.nan,
+    )
+
+
+def _threshold_columns(grid: LaplaceGrid, wins: np.ndarray) -> tuple[int, tuple[tuple[float, float], ...]]:
+    """How PixelDP's wins lie in each column p1 > 1/2: (columns where they are not exactly the
+    p2 below a threshold, the largest winning p2 at the columns nearest :data:`_THRESHOLD_COLUMNS`)."""
+    columns = np.unique(grid.p1[grid.p1 > 0.5])
+    not_threshold, tops = 0, {}
+    for c in columns:
+        here = grid.p1 == c
+        won, lost = grid.p2[here & wins], grid.p2[here & ~wins]
+        if won.size and lost.size and won.max() > lost.min():
+            not_threshold += 1
+        tops[float(c)] = float(won.max()) if won.size else math.nan
+    listed: list[tuple[float, float]] = []
+    for target in _THRESHOLD_COLUMNS:
+        if columns.size:
+            c = float(columns[np.argmin(np.abs(columns - target))])
+            if all(c != p for p, _ in listed):
+                listed.append((c, tops[c]))
+    return not_threshold, tuple(listed)
+
+
+def _pixeldp_fields(grid: LaplaceGrid) -> dict:
+    """The Renyi-vs-PixelDP fields of :class:`LaplaceSummary`."""
+    wins = grid.pixeldp > grid.renyi
+    low = grid.p1 <= 0.5
+    ratio = _stats(grid.renyi / grid.pixeldp)  # PixelDP > 0 at every valid point (p1 > p2 > 0)
+    not_threshold, thresholds = _threshold_columns(grid, wins)
+    return dict(
+        renyi_above_pixeldp=float(np.mean(grid.renyi > grid.pixeldp)), pixeldp_above_renyi=float(np.mean(wins)),
+        ratio_pixeldp_min=ratio[0], ratio_pixeldp_median=ratio[1], ratio_pixeldp_max=ratio[2],
+        pixeldp_wins_low_p1=float(np.mean(wins[low])) if low.any() else math.nan,
+        pixeldp_max_p1=float(grid.p1[wins].max()) if wins.any() else math.nan,
+        pixeldp_not_threshold=not_threshold, pixeldp_thresholds=thresholds,
+    )
+
+
+def summarize_laplace(grid: LaplaceGrid) -> LaplaceSummary:
+    """Where the Renyi l1 radius beats Teng's and PixelDP's, by how much, and where it is equal
+    to Teng's (Renyi = Teng within :data:`EQUAL_RTOL`, relative).
+
+    Raises
+    ------
+    ValueError
+        If the grid has no valid point.
+    """
+    if grid.p1.size == 0:
+        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has no valid point")
+    return LaplaceSummary(points=int(grid.p1.size), **_teng_fields(grid), **_pixeldp_fields(grid))
+
+
+def _teng_rows(s: LaplaceSummary) -> list[tuple[str, str]]:
+    """The Renyi-vs-Teng rows of :func:`format_laplace_summary`: each claim as the grid shows it."""
+    above = f"{100 * s.renyi_above_teng:.2f} % of points"
+    if s.off_line_points and not (s.renyi_below_teng or s.equal_teng_off_line):  # so all off the line are above
+        above += f": every point with p2 < 1 - p1 (1 - p1 - p2 >= {s.smallest_gap:.4g} on this grid)"
+    if s.line_points and s.equal_teng == s.line_points and not s.equal_teng_off_line:
+        equal = f"{s.equal_teng:,} points: all on the line p2 = 1 - p1, and no other"
+    else:
+        equal = f"{s.equal_teng:,} points ({s.equal_teng_off_line:,} off the line p2 = 1 - p1)"
+    if s.line_points:
+        equal += f" (max relative difference on the line {s.line_max_rel_diff:.1e})"
+    rows = [("Renyi > Teng", above), (f"Renyi = Teng (rel. {EQUAL_RTOL:.0e})", equal),
+            ("Renyi < Teng", f"{s.renyi_below_teng:,} points")]
+    if not math.isnan(s.excess_per_gap_min):
+        rows += [("Renyi - Teng (p2 < 1 - p1)", f">= {s.excess_per_gap_min:.4f} x b (1 - p1 - p2) at every such point "
+                                                f"with p1 > 1/2"),
+                 ("Renyi / Teng (p2 < 1 - p1)", f"min {s.ratio_teng_min:.4f}, median {s.ratio_teng_median:.3f}, "
+                                                f"max {s.ratio_teng_max:.1f} (p1 > 1/2)")]
+    if s.teng_zero:
+        rows.append(("Teng = 0 (p1 <= 1/2)", f"{100 * s.teng_zero:.2f} % of points; Renyi there up to "
+                                             f"{s.renyi_max_where_teng_zero:.3f} b"))
+    return rows
+
+
+def _pixeldp_rows(s: LaplaceSummary) -> list[tuple[str, str]]:
+    """The Renyi-vs-PixelDP rows of :func:`format_laplace_summary`."""
+    rows = [("Renyi > PixelDP", f"{100 * s.renyi_above_pixeldp:.2f} % of points"),
+            ("PixelDP > Renyi", f"{100 * s.pixeldp_above_renyi:.2f} % of points")]
+    if s.pixeldp_above_renyi and not math.isnan(s.pixeldp_wins_low_p1):
+        rows.append(("PixelDP > Renyi, p1 <= 1/2", f"at {100 * s.pixeldp_wins_low_p1:.2f} % of those points"))
+    if s.pixeldp_max_p1 > 0.5:
+        shape = ("only below a p2 threshold in each column p1" if not s.pixeldp_not_threshold else
+                 f"not below a single p2 threshold in {s.pixeldp_not_threshold} column(s) p1")
+        tops = ", ".join(f"p2 <= {top:.4g} at p1 = {c:.4g}" if not math.isnan(top) else f"none at p1 = {c:.4g}"
+                         for c, top in s.pixeldp_thresholds)
+        rows.append(("PixelDP > Renyi, p1 > 1/2", f"{shape}: {tops}; none with p1 > {s.pixeldp_max_p1:.4g}"))
+    rows.append(("Renyi / PixelDP", f"min {s.ratio_pixeldp_min:.3f}, median {s.ratio_pixeldp_median:.3f}, "
+                                    f"max {s.ratio_pixeldp_max:.3f}"))
+    return rows
+
+
+def format_laplace_summary(s: LaplaceSummary, grid: LaplaceGrid) -> str:
+    """A short plain-text table (l1 radii, Laplace noise of scale b)."""
+    rows = [("grid points (valid)", f"{s.points:,} (resolution {grid.resolution}, p1 + p2 >= {grid.min_total:g}, "
+                                    f"Laplace b = {grid.scale:g}, l1 radii)")]
+    rows += _teng_rows(s) + _pixeldp_rows(s)
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def write_laplace_csv(grid: LaplaceGrid, path: Path) -> None:
+    """One row per valid grid point (p1, p2 and the three l1 radii); written atomically."""
+    data = np.column_stack([grid.p1, grid.p2, grid.renyi, grid.teng, grid.pixeldp])
+    with atomic_output(path) as tmp:
+        np.savetxt(tmp, data, delimiter=",", header="p1,p2,renyi,teng,pixeldp", comments="", fmt="%.10g")
+
+
+_Grid = Union[ComparisonGrid, LaplaceGrid]
+
+
 def _diverging_norm(vmin: float, vcenter: float, vmax: float):
     """A colour scale centred at ``vcenter``; a linear one when the centre is not strictly inside."""
     from matplotlib.colors import Normalize, TwoSlopeNorm
@@ -195,7 +439,7 @@ def _diverging_norm(vmin: float, vcenter: float, vmax: float):
     return Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-12)
 
 
-def _pixel_index(grid: ComparisonGrid) -> tuple[np.ndarray, np.ndarray]:
+def _pixel_index(grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
     """Each valid point's (row, column) in the ``resolution x resolution`` image of the grid."""
     n = grid.resolution
     ix = np.rint(grid.p1 * n).astype(int) - 1
@@ -203,7 +447,7 @@ def _pixel_index(grid: ComparisonGrid) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(iy, 0, n - 1), ix  # p2 was capped at 1 - p1 on the diagonal
 
 
-def _image(grid: ComparisonGrid, values: np.ndarray) -> np.ma.MaskedArray:
+def _image(grid: _Grid, values: np.ndarray) -> np.ma.MaskedArray:
     """``values`` (one per valid point) as an image over (p1, p2); invalid points masked."""
     n = grid.resolution
     iy, ix = _pixel_index(grid)
@@ -212,7 +456,7 @@ def _image(grid: ComparisonGrid, values: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_invalid(img)
 
 
-def _contour(ax, grid: ComparisonGrid, values: np.ndarray, levels, **kwargs):
+def _contour(ax, grid: _Grid, values: np.ndarray, levels, **kwargs):
     n = grid.resolution
     return ax.contour(np.linspace(0, 1, n), np.linspace(0, 0.5, n), _image(grid, values), levels=levels, **kwargs)
 
@@ -227,7 +471,7 @@ def _draw_renyi(fig, ax, grid: ComparisonGrid) -> None:
     ax.set_title("Certified radius, Rényi bound (exact supremum over α)")
 
 
-def _draw_pixeldp_ratio(fig, ax, grid: ComparisonGrid) -> None:
+def _draw_pixeldp_ratio(fig, ax, grid: _Grid) -> None:
     """Panel 2: Renyi / PixelDP (diverging colours when PixelDP wins somewhere)."""
     from matplotlib.colors import LogNorm
 
@@ -258,7 +502,7 @@ def _draw_cohen_ratio(fig, ax, grid: ComparisonGrid) -> None:
     ax.set_title("Rényi over Cohen et al. (tight bound)")
 
 
-def _draw_domain(ax, grid: ComparisonGrid) -> None:
+def _draw_domain(ax, grid: _Grid) -> None:
     """The edges of the valid domain (p1 = p2, p1 + p2 = 1, p1 + p2 = min_total) and axis labels."""
     ax.plot([0.5, 1.0], [0.5, 0.0], color="0.4", lw=0.8)
     ax.plot([0.0, 0.5], [0.0, 0.5], color="0.4", lw=0.8)
@@ -311,6 +555,81 @@ def figure(grid: ComparisonGrid):
     return fig
 
 
+def _draw_laplace_renyi(fig, ax, grid: LaplaceGrid) -> None:
+    """Laplace panel 1: the Renyi l1 radius over (p1, p2), with contours at multiples of b."""
+    b = grid.scale
+    im = ax.imshow(_image(grid, grid.renyi), origin="lower", extent=_EXTENT, aspect="auto", cmap="viridis")
+    cs = _contour(ax, grid, grid.renyi, [0.25 * b, 0.5 * b, b, 2 * b, 3 * b], colors="white", linewidths=0.8)
+    ax.clabel(cs, fmt="%.2g", fontsize=8)
+    fig.colorbar(im, ax=ax, label=f"Rényi ℓ1 radius (b = {b:g})")
+    ax.set_title("Certified ℓ1 radius, Rényi bound (Laplace noise)")
+
+
+def _draw_teng_ratio(fig, ax, grid: LaplaceGrid) -> None:
+    """Laplace panel 2: Renyi / Teng where Teng > 0 (log colours); grey where Teng certifies nothing."""
+    from matplotlib.colors import ListedColormap, LogNorm
+
+    positive = grid.teng > 0
+    ratio = np.where(positive, grid.renyi / np.where(positive, grid.teng, 1.0), np.nan)
+    finite = ratio[positive] if positive.any() else np.array([1.0])
+    vmin, vmax = float(finite.min()), float(finite.max())
+    ax.imshow(_image(grid, np.where(positive, np.nan, 1.0)), origin="lower", extent=_EXTENT, aspect="auto",
+              cmap=ListedColormap(["0.85"]))
+    im = ax.imshow(_image(grid, ratio), origin="lower", extent=_EXTENT, aspect="auto", cmap="viridis",
+                   norm=LogNorm(vmin=vmin, vmax=vmax if vmax > vmin else vmin * (1 + 1e-9)))
+    cs = _contour(ax, grid, ratio, [1.1, 2.0, 10.0], colors="white", linewidths=0.8)
+    ax.clabel(cs, fmt="%g×", fontsize=8)
+    if not positive.all():
+        ax.text(0.3, 0.05, "Teng: 0 (p1 ≤ 1/2)", ha="center", fontsize=8, color="0.3")
+    fig.colorbar(im, ax=ax, label="Rényi / Teng")
+    ax.set_title("Rényi over Teng et al. (= 1 on p2 = 1 − p1)")
+
+
+def _draw_laplace_slices(ax, grid: LaplaceGrid) -> None:
+    """Laplace panel 4: the three l1 radii along two slices (two classes; ten classes, uniform rest)."""
+    lap = Laplace(grid.scale)
+    p1s = np.linspace(min(max(0.5, grid.min_total), 0.99) + 1e-3, 0.999, 400)
+    # Teng's radius is the same on both slices, and equals Renyi's on the first: drawn once, wide, beneath
+    ax.plot(p1s, lap.radius(p1s, 1.0 - p1s, bound="teng"), color="C2", lw=4, alpha=0.45,
+            label="Teng (p1 only; = Rényi when p2 = 1 − p1)")
+    for label, p2s, ls in [("two classes: p2 = 1 − p1", 1.0 - p1s, "-"),
+                           ("ten classes: p2 = (1 − p1)/9", (1.0 - p1s) / 9.0, "--")]:
+        for bound, name, colour in [("renyi", "Rényi", "C0"), ("pixeldp", "PixelDP", "C3")]:
+            ax.plot(p1s, lap.radius(p1s, p2s, bound=bound), color=colour, ls=ls, label=f"{name}, {label}")
+    ax.set_xlabel("p1")
+    ax.set_ylabel("certified ℓ1 radius")
+    ax.set_yscale("log")
+    ax.set_title("Slices")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def laplace_figure(grid: LaplaceGrid):
+    """The Laplace comparison figure (a matplotlib ``Figure``, Agg canvas; nothing is written).
+
+    Four panels: the Renyi l1 radius, Renyi/Teng and Renyi/PixelDP over (p1, p2), and slices.
+
+    Raises
+    ------
+    ValueError
+        If the grid has fewer than :data:`MIN_FIGURE_POINTS` valid points.
+    """
+    if grid.p1.size < MIN_FIGURE_POINTS:
+        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has "
+                         f"{grid.p1.size} valid point(s); the figure needs at least {MIN_FIGURE_POINTS}")
+    fig = new_figure((12, 9.5), layout="constrained")
+    axes = fig.subplots(2, 2)
+    _draw_laplace_renyi(fig, axes[0, 0], grid)
+    _draw_teng_ratio(fig, axes[0, 1], grid)
+    _draw_pixeldp_ratio(fig, axes[1, 0], grid)
+    for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        _draw_domain(ax, grid)
+    _draw_laplace_slices(axes[1, 1], grid)
+    fig.suptitle(f"Certified ℓ1 radius from (p1, p2), Laplace noise b = {grid.scale:g}: "
+                 "Rényi (Li et al. 2019) vs Teng et al. 2020 vs PixelDP")
+    return fig
+
+
 def figure_paths(stem: Path) -> list[Path]:
     """Where :func:`plot` writes the figure: ``<stem>.png`` and ``<stem>.pdf``."""
     return [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
@@ -332,19 +651,39 @@ def plot(grid: ComparisonGrid, stem: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------ command line
 
 
+def _noise_arg(text: str) -> str:
+    """The argparse type of ``--noise``: one of :data:`NOISES` (uniform noise is refused with its reason)."""
+    if text == "uniform":
+        raise argparse.ArgumentTypeError(
+            "noise ('uniform') must be one of " + ", ".join(NOISES) + ": uniform noise has no Renyi certificate to "
+            "compare (its Renyi divergences are infinite; see renyi_cert.noise.Uniform)")
+    try:
+        return parse_choice("noise", text, NOISES)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the command."""
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Renyi vs PixelDP vs Cohen certified radii over a grid of (p1, p2): CSV, figure, summary.",
+        description="Renyi vs PixelDP vs Cohen certified l2 radii (Gaussian noise), or Renyi vs Teng vs PixelDP "
+                    "certified l1 radii (--noise laplace), over a grid of (p1, p2): CSV, figure, summary.",
     )
-    p.add_argument("--sigma", type=real_arg("sigma", 0.0, strict=True), default=1.0,
-                   help="noise level (default 1; radii scale with it)")
+    p.add_argument("--noise", type=_noise_arg, default="gaussian",
+                   help="gaussian (default: l2 radii, Renyi vs PixelDP vs Cohen) or laplace (l1 radii, Renyi vs "
+                        "Teng vs PixelDP)")
+    p.add_argument("--sigma", type=real_arg("sigma", 0.0, strict=True), default=None,
+                   help="Gaussian noise level (default 1; radii scale with it); Gaussian noise only")
+    p.add_argument("--scale", type=real_arg("scale", 0.0, strict=True), default=None,
+                   help="Laplace noise scale b (default 1; radii scale with it); --noise laplace only")
     p.add_argument("--grid", type=int_arg("grid resolution", 2), default=1000,
                    help="grid resolution per axis (default 1000)")
     p.add_argument("--min-total", type=real_arg("min-total", 0.0, 1.0), default=0.2,
                    help="keep points with p1 + p2 >= this (default 0.2, the paper's domain; 0 maps where PixelDP wins)")
-    p.add_argument("--out", type=Path, default=Path("runs/compare_pixeldp"), help="output folder (default runs/compare_pixeldp)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output folder (default {DEFAULT_OUT['gaussian']}, or {DEFAULT_OUT['laplace']} with "
+                        "--noise laplace)")
     p.add_argument("--no-plot", action="store_true", help="skip the figure")
     p.add_argument("--no-csv", action="store_true", help="skip the CSV")
     return p
@@ -354,8 +693,25 @@ class _UsageError(Exception):
     """An option that cannot work (printed after the usage line; exit status 2, nothing written)."""
 
 
+def _resolve_noise(args) -> None:
+    """Check that the noise options fit ``--noise`` and fill in the defaults (``sigma``/``scale``, ``out``)."""
+    if args.noise == "laplace":
+        if args.sigma is not None:
+            raise _UsageError(f"--sigma ({args.sigma:g}) is the Gaussian noise level and does not apply to "
+                              "--noise laplace: give the Laplace noise scale as --scale")
+        args.scale = 1.0 if args.scale is None else args.scale
+    else:
+        if args.scale is not None:
+            raise _UsageError(f"--scale ({args.scale:g}) is the Laplace noise scale and needs --noise laplace "
+                              "(the Gaussian noise level is --sigma)")
+        args.sigma = 1.0 if args.sigma is None else args.sigma
+    args.out = DEFAULT_OUT[args.noise] if args.out is None else args.out
+
+
 def _check_options(args) -> list[Path]:
-    """The output files, each checked writable; the grid checked to keep enough valid points."""
+    """The noise options checked (:func:`_resolve_noise`), the output files each checked writable,
+    the grid checked to keep enough valid points; returns the output files."""
+    _resolve_noise(args)
     outputs = (([] if args.no_csv else [args.out / CSV_NAME])
                + ([] if args.no_plot else figure_paths(args.out / FIGURE_STEM)))
     try:
@@ -374,7 +730,21 @@ def _check_options(args) -> list[Path]:
     return outputs
 
 
-def _write_outputs(args, grid: ComparisonGrid, fig) -> list[Path]:
+def _compute(args) -> _Grid:
+    """The grid of the noise ``args.noise``."""
+    if args.noise == "laplace":
+        return compute_laplace_grid(args.scale, args.grid, args.min_total)
+    return compute_grid(args.sigma, args.grid, args.min_total)
+
+
+def _summary_text(grid: _Grid) -> str:
+    """The summary table of either grid."""
+    if isinstance(grid, LaplaceGrid):
+        return format_laplace_summary(summarize_laplace(grid), grid)
+    return format_summary(summarize(grid), grid)
+
+
+def _write_outputs(args, grid: _Grid, fig) -> list[Path]:
     """The CSV and the figure (each unless skipped) into ``--out``; returns the paths written."""
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -382,7 +752,10 @@ def _write_outputs(args, grid: ComparisonGrid, fig) -> list[Path]:
         raise _UsageError(f"--out ({str(args.out)!r}) cannot be created: {exc}") from None
     written = []
     if not args.no_csv:
-        write_csv(grid, args.out / CSV_NAME)
+        if isinstance(grid, LaplaceGrid):
+            write_laplace_csv(grid, args.out / CSV_NAME)
+        else:
+            write_csv(grid, args.out / CSV_NAME)
         written.append(args.out / CSV_NAME)
     if fig is not None:
         written += save_figure(fig, args.out / FIGURE_STEM)
@@ -392,12 +765,14 @@ def _write_outputs(args, grid: ComparisonGrid, fig) -> list[Path]:
 def _run(args) -> int:
     outputs = _check_options(args)
     t0 = time.perf_counter()
-    grid = compute_grid(args.sigma, args.grid, args.min_total)
+    grid = _compute(args)
     t_grid = time.perf_counter() - t0
-    summary = summarize(grid)
-    fig = None if args.no_plot else figure(grid)
-    print(format_summary(summary, grid))
-    print(f"computed {summary.points:,} x 3 radii in {t_grid:.2f} s")
+    text = _summary_text(grid)
+    fig = None
+    if not args.no_plot:
+        fig = laplace_figure(grid) if isinstance(grid, LaplaceGrid) else figure(grid)
+    print(text)
+    print(f"computed {grid.p1.size:,} x 3 radii in {t_grid:.2f} s")
     written = _write_outputs(args, grid, fig) if outputs else []
     for path in written:
         print(f"wrote {path}")
@@ -409,7 +784,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command; returns 0, or 2 with a message when an option cannot work (nothing is written).
 
     Invalid flag values exit through argparse (``SystemExit(2)``). Everything else is checked
-    before the grid is computed: the output files can be written, and the grid keeps at least
+    before the grid is computed: the noise options fit ``--noise`` (``--sigma`` is Gaussian only,
+    ``--scale`` Laplace only), the output files can be written, and the grid keeps at least
     :data:`MIN_FIGURE_POINTS` valid points (one with ``--no-plot``). The figure is drawn before
     any file is written, so a failure leaves no partial set of outputs.
     """

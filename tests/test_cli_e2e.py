@@ -243,7 +243,7 @@ def test_missing_data(checkpoint, tmp_path, capsys):
         (["--sigma", "x"], "argument --sigma: sigma ('x') must be a number > 0"),
         (["--alpha", "x"], "argument --alpha: alpha ('x') must be a number in the open interval (0, 1)"),
         (["--method", "wald"], "argument --method: method ('wald') must be one of clopper-pearson, sison-glaz, goodman"),
-        (["--bound", "renyi,lp"], "argument --bound: bound ('lp') must be one of renyi, cohen, pixeldp or all"),
+        (["--bound", "renyi,lp"], "argument --bound: bound ('lp') must be one of renyi, cohen, pixeldp, teng, yang or all"),
         (["--bound", "renyi,renyi"], "argument --bound: bound ('renyi,renyi') names a bound twice"),
         (["--device", "tpu"], "argument --device: device ('tpu') must be one of auto, cpu, cuda or cuda:<index>"),
         (["--skip", "0"], "argument --skip: skip (0) must be an integer >= 1"),

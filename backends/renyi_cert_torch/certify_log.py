@@ -35,7 +35,7 @@ GUARANTEED_COLUMN = "guaranteed"
 #: Noisy forward passes spent on the row (selection + estimation), and why sampling stopped.
 COST_COLUMNS = (FORWARD_PASSES_COLUMN, STOP_COLUMN)
 # Settings a resumed run must share with the run it continues (they change the rows' meaning).
-RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "n0", "n", "alpha", "method", "bounds",
+RESUME_KEYS = ("checkpoint_sha256", "dataset", "split", "sigma", "noise", "n0", "n", "alpha", "method", "bounds",
                "single_sample_set", "allow_unguaranteed", "adaptive", "amp", "skip", "seed", "split_example")
 # Settings that may differ on resume (rows stay valid, but are not bit-identical to a single run).
 SOFT_KEYS = ("batch", "device", "channels_last")

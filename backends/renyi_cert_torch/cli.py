@@ -49,6 +49,7 @@ from renyi_cert._files import (
     exclusive_lock,
     file_sha256,
 )
+from renyi_cert.noise import NOISES
 from renyi_cert.sequential import DEFAULT_FINAL_SHARE, DEFAULT_FUTILITY_LEVEL
 
 from .certify_log import (
@@ -93,13 +94,15 @@ COMMANDS = ("train", "certify", "analyze", "attack")
 #: (those of renyi_cert.sequential.certify_adaptive).
 ADAPTIVE_DEFAULTS = {"n_start": 100, "growth": 2.0, "futility_level": DEFAULT_FUTILITY_LEVEL,
                      "final_share": DEFAULT_FINAL_SHARE}
+#: Every bound name of every noise (``--bound`` is checked against the run's noise once it is known).
+ALL_BOUNDS = tuple(dict.fromkeys(b for kind in NOISES.values() for b in kind.bounds))
 INTERRUPT_NOTE = "the rows written so far are kept; run again with --resume to continue the log"
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 
-def radius_cap_note(*, sigma: float, n: int, alpha: float, method: str, bounds: Sequence[str], num_classes: int,
+def radius_cap_note(*, sigma, n: int, alpha: float, method: str, bounds: Sequence[str], num_classes: int,
                     allow_unguaranteed: bool = False) -> str:
     """A sentence on the largest p1_lower and radii that n samples at level alpha can certify.
 
@@ -107,15 +110,26 @@ def radius_cap_note(*, sigma: float, n: int, alpha: float, method: str, bounds: 
     alpha^(1/n) (exactly (alpha/2)^(1/n) for one-sided Clopper-Pearson with the Bonferroni split
     used here), reached when every sample falls in one class; it caps every radius. The numbers
     come from :func:`renyi_cert.caps.radius_cap`; ``allow_unguaranteed`` is needed for the methods
-    without the ``1 - alpha`` guarantee (``"sison-glaz"``, ``"goodman"``).
+    without the ``1 - alpha`` guarantee (``"sison-glaz"``, ``"goodman"``). ``sigma`` is Gaussian
+    noise's sigma or a :mod:`renyi_cert.noise` noise (its radii are then in its norm).
     """
     from renyi_cert.caps import radius_cap
+    from renyi_cert.noise import as_noise
 
     cap = radius_cap(n, alpha=alpha, sigma=sigma, bounds=tuple(bounds), method=method,
                      allow_unguaranteed=allow_unguaranteed, num_classes=num_classes)
     return (f"with n = {n} samples at level alpha = {alpha:g} the largest certifiable p1 is about alpha^(1/n) = "
             f"{alpha ** (1.0 / n):.5f} (here p1_lower <= {cap.p1_lower:.5f} with {method}), so no radius can exceed "
-            + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + " at sigma " + f"{sigma:g}; raise --n for more")
+            + ", ".join(f"{b} {cap.radii[b]:.3f}" for b in bounds) + _at(as_noise(sigma)) + "; raise --n for more")
+
+
+def _at(noise) -> str:
+    """`` at sigma 0.5`` for Gaussian noise, `` (l1) at laplace scale 0.5`` for another."""
+    from renyi_cert.noise import scale_of
+
+    if noise.name == "gaussian":
+        return f" at sigma {scale_of(noise):g}"
+    return f" ({noise.norm}) at {noise.name} scale {scale_of(noise):g}"
 
 
 # ------------------------------------------------------------------------------------- the parser
@@ -149,8 +163,12 @@ def build_certify_parser(prog: str = "certify") -> argparse.ArgumentParser:
     p.add_argument("--method", type=choice_arg("method", METHODS), default="clopper-pearson",
                    help="confidence intervals: clopper-pearson (the only one with the 1-alpha guarantee), "
                         "sison-glaz or goodman (these need --allow-unguaranteed) (default: %(default)s)")
-    p.add_argument("--bound", type=bounds_arg(), default=DEFAULT_BOUNDS, metavar="B[,B...]|all",
-                   help="radius bounds, first one fills the `radius` column (default: renyi,cohen,pixeldp)")
+    p.add_argument("--noise", type=choice_arg("noise", tuple(NOISES)), default=None,
+                   help="the smoothing noise, --sigma its scale: gaussian (l2 radii), laplace or uniform (l1 radii) "
+                        "(default: the checkpoint's training noise, else gaussian)")
+    p.add_argument("--bound", type=bounds_arg(allowed=ALL_BOUNDS), default=None, metavar="B[,B...]|all",
+                   help="radius bounds, first one fills the `radius` column (default, and all: the noise's bounds, "
+                        "gaussian renyi,cohen,pixeldp; laplace renyi,teng,pixeldp; uniform yang)")
     p.add_argument("--single-sample-set", action="store_true",
                    help="the paper's code's biased variant: select and estimate on the same n samples (n0 unused); "
                         "needs --allow-unguaranteed")
@@ -329,6 +347,31 @@ def _noise_level(args, config: dict, prog: str) -> float:
     return sigma
 
 
+def _noise_kind(args, config: dict, prog: str) -> str:
+    """``--noise``, or the checkpoint's training noise (gaussian when it records none); a warning
+    when the two differ."""
+    trained = config.get("noise") or "gaussian"
+    if args.noise is None:
+        return trained
+    if config.get("mode") in ("stn", "gaussian") and args.noise != trained:
+        print(f"{prog}: warning: --noise ({args.noise}) differs from the checkpoint's training noise ({trained}); "
+              "the smoothed classifier is usually most accurate with its training noise", file=sys.stderr)
+    return args.noise
+
+
+def _bounds(args, noise) -> tuple:
+    """``--bound`` resolved against the run's noise (its bounds by default and for ``all``)."""
+    if args.bound is None or args.bound == ("all",):
+        return tuple(noise.bounds)
+    wrong = [b for b in args.bound if b not in noise.bounds]
+    if wrong:
+        raise CertifyError(f"--bound ({wrong[0]}) is not a bound of {noise.name} noise: choose from "
+                           f"{', '.join(noise.bounds)}" + (" (the Renyi divergence of uniform noise is infinite, "
+                                                           "so Lemma 1 certifies nothing)"
+                                                           if noise.name == "uniform" and wrong[0] == "renyi" else ""))
+    return tuple(args.bound)
+
+
 def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
     """Checkpoint, model, dataset and sigma from the parsed arguments (CertifyError on user errors)."""
     from renyi_cert_torch.data import load_dataset
@@ -339,6 +382,11 @@ def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
     if dataset is None:
         raise CertifyError(f"the checkpoint {args.checkpoint!r} does not record its dataset; give --dataset")
     sigma = _noise_level(args, config, prog)
+    noise = NOISES[_noise_kind(args, config, prog)](sigma)
+    args.bound = _bounds(args, noise)
+    if args.adaptive and noise.name != "gaussian":
+        raise CertifyError(f"--adaptive certifies with Gaussian noise only (its stopping rules use the Gaussian "
+                           f"radii); drop --adaptive for --noise {noise.name}")
     if config.get("dataset") and dataset != config["dataset"]:
         print(f"{prog}: warning: --dataset ({dataset!r}) differs from the checkpoint's training dataset "
               f"({config['dataset']!r})", file=sys.stderr)
@@ -353,7 +401,7 @@ def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
         raise CertifyError(f"the checkpoint's model has {num_classes} classes but dataset {dataset!r} has "
                            f"{data.num_classes}")
     try:
-        clf = SmoothedClassifier(model, sigma, num_classes, device=device, batch_size=args.batch, amp=args.amp,
+        clf = SmoothedClassifier(model, noise, num_classes, device=device, batch_size=args.batch, amp=args.amp,
                                  channels_last=args.channels_last)
     except ValueError as exc:
         raise CertifyError(str(exc)) from None
@@ -364,11 +412,15 @@ def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
     return _Loaded(clf, data, config, sigma, dataset, device)
 
 
-def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None, workers: Workers = SINGLE) -> dict:
+def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None, workers: Workers = SINGLE,
+              noise=None) -> dict:
     """The settings file's content: what gives the rows their meaning, and how this run made them."""
     import torch
 
     import renyi_cert
+    from renyi_cert.noise import as_noise
+
+    noise = as_noise(sigma if noise is None else noise)
 
     return {
         "format": SIDECAR_FORMAT,
@@ -377,6 +429,8 @@ def _settings(args, sigma, dataset, device, checkpoint_hash, plan=None, workers:
         "dataset": dataset,
         "split": args.split,
         "sigma": sigma,
+        "noise": noise.name,
+        "norm": noise.norm,
         "n0": args.n0,
         "n": None if plan is not None else args.n,
         "alpha": args.alpha,
@@ -504,12 +558,12 @@ def _announce(args, run: _Loaded, todo: list, indices: list, adaptive, prog: str
                f"{adaptive.look_alphas[-1]:.3g} for the last, "
                f"futility level {adaptive.futility_level:g})")
         n, alpha = adaptive.n_max, adaptive.look_alphas[-1]
-    print(f"{prog}: certifying {len(todo)} of {len(indices)} examples of {run.dataset} ({args.split}) at sigma "
-          f"{run.sigma:g}, n0 {args.n0}, {how}, bounds {', '.join(args.bound)}, device {run.device}"
+    print(f"{prog}: certifying {len(todo)} of {len(indices)} examples of {run.dataset} ({args.split})"
+          f"{_at(run.clf.noise)}, n0 {args.n0}, {how}, bounds {', '.join(args.bound)}, device {run.device}"
           + (f", {workers.world_size} workers" + (" (each example split over all)" if args.split_example else "")
              if workers.distributed else ""), file=sys.stderr)
     if report:
-        note = radius_cap_note(sigma=run.sigma, n=n, alpha=alpha, method=args.method, bounds=args.bound,
+        note = radius_cap_note(sigma=run.clf.noise, n=n, alpha=alpha, method=args.method, bounds=args.bound,
                                num_classes=run.clf.num_classes, allow_unguaranteed=args.allow_unguaranteed)
         print(f"{prog}: {note}", file=sys.stderr)
 
@@ -523,7 +577,7 @@ def _summarize_log(args, out: Path, run: _Loaded, report: bool) -> None:
         print(analyze.markdown_table(analyze.summarize(log, args.radii, label=out.name)))
     stem = out.with_suffix("") if out.suffix == ".tsv" else out
     png, pdf = analyze.plot_certified_accuracy([log], stem, labels=[out.name],
-                                               title=f"{run.dataset}, sigma = {run.sigma:g}, "
+                                               title=f"{run.dataset}{_at(run.clf.noise)}, "
                                                      + (f"n = {args.n}" if not args.adaptive else "adaptive"))
     print(f"\nwrote {out} ({len(log)} rows), {sidecar_path(out)}, {png}, {pdf}")
 
@@ -543,7 +597,8 @@ def _certify_workers(args, prog: str, report: bool, workers: Workers, stack: con
         print(f"{prog}: warning: --allow-unguaranteed: the rows of this run carry NO 1-alpha guarantee "
               "(guaranteed = 0)", file=sys.stderr)
     adaptive = _adaptive_plan(args, run.sigma, run.clf.num_classes)
-    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint), adaptive, workers)
+    settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint), adaptive, workers,
+                         run.clf.noise)
     check_same(workers, {k: v for k, v in settings.items() if k != "device"})
     indices = planned_indices(len(run.data), args.skip, args.max)
     if workers.world_size > len(indices) and not args.split_example:

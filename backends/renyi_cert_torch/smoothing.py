@@ -76,7 +76,7 @@ SIGMA_SCALE_WARNING = 2.0
 
 __all__ = [
     "SmoothedClassifier", "check_finite_logits", "infer_input_shape", "warn_if_sigma_off_scale",
-    "DEFAULT_BATCH_SIZE", "SIGMA_SCALE_WARNING", "DEVICES", "resolve_device", "AMP_DTYPES", "check_amp",
+    "DEFAULT_BATCH_SIZE", "SIGMA_SCALE_WARNING", "DEVICES", "resolve_device", "AMP_DTYPES", "check_amp", "draw_noise",
 ]
 
 
@@ -119,21 +119,25 @@ def check_finite_logits(logits: torch.Tensor, describe: Callable[[int], str]) ->
                      "weights (a checkpoint with NaN/inf weights) and its input")
 
 
-def _draw(batch: torch.Tensor, noise: Any, generator: torch.Generator | None, scratch: torch.Tensor | None) -> None:
-    """Fill ``batch`` with ``noise`` in place, from ``generator``, on its device.
+def draw_noise(batch: torch.Tensor, noise: Any, generator: torch.Generator | None,
+               scratch: torch.Tensor | None = None) -> torch.Tensor:
+    """Fill ``batch`` with ``noise`` (a :mod:`renyi_cert.noise` noise) in place, from ``generator``,
+    on its device; returns ``batch``.
 
-    Gaussian: ``normal_``. Laplace(b): the difference of two Exp(1/b) draws (``scratch`` holds the
-    second), which is Lap(0, b) and never infinite. Uniform(lambda): ``uniform_(-lambda, lambda)``.
+    Gaussian: ``normal_``. Laplace(b): the difference of two Exp(1/b) draws (``scratch``, at least
+    as large as ``batch``, holds the second; allocated when None), which is Lap(0, b) and never
+    infinite. Uniform(lambda): ``uniform_(-lambda, lambda)``.
     """
     kind, scale = noise.name, scale_of(noise)
     if kind == "gaussian":
         batch.normal_(0.0, scale, generator=generator)  # N(0, sigma^2)
     elif kind == "laplace":
-        assert scratch is not None
+        second = torch.empty_like(batch) if scratch is None else scratch[:batch.shape[0]]
         batch.exponential_(1.0 / scale, generator=generator)
-        batch.sub_(scratch[:batch.shape[0]].exponential_(1.0 / scale, generator=generator))
+        batch.sub_(second.exponential_(1.0 / scale, generator=generator))
     else:
         batch.uniform_(-scale, scale, generator=generator)
+    return batch
 
 
 def infer_input_shape(model: nn.Module) -> tuple[int, ...] | None:
@@ -366,7 +370,7 @@ class SmoothedClassifier:
             while remaining > 0:
                 b = min(batch_size, remaining)
                 batch = buffer[:b]
-                _draw(batch, noise, generator, scratch)  # on the device
+                draw_noise(batch, noise, generator, scratch)  # on the device
                 batch.add_(x)
                 if layout is not None:
                     batch = layout[:b].copy_(batch)

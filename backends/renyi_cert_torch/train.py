@@ -86,6 +86,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -101,7 +102,7 @@ from .data import DataSplit, load_dataset
 from .devices import model_device, resolve_device
 from .models import build_model, check_arch_trust
 from .modes import eval_mode
-from .smoothing import check_finite_logits
+from .smoothing import check_finite_logits, draw_noise
 from .train_config import (ADVERSARIAL_MODES, DEFAULT_ARCH, DEFAULT_GAMMA, MODES, NOISY_MODES, PAPER_SIGMA,
                            TrainConfig, check_config_dict)
 
@@ -191,7 +192,7 @@ def _check_finite_parameters(model: nn.Module, epoch: int) -> None:
                                         "rate or check the data)")
 
 
-def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, mode: str, sigma: float, gamma: float,
+def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, mode: str, sigma: Any, gamma: float,
                 adversary: AdversarialSettings | None, generator: torch.Generator):
     """``(loss, ce, stability, logits)`` of one batch in ``mode``; ``logits`` are those the CE is computed on."""
     zero = torch.zeros((), device=xb.device)
@@ -205,8 +206,7 @@ def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, mode: str,
         both = model(torch.cat([xb, x_adv]))
         logits = both[:len(xb)]
         return (*trades_loss(logits, both[len(xb):], yb, adversary.beta), logits)
-    noise = torch.randn(xb.shape, generator=generator, device=xb.device, dtype=xb.dtype)
-    x_noisy = xb + sigma * noise  # [0, 1] pixel units, not clipped
+    x_noisy = xb + _training_noise(xb, sigma, generator)  # [0, 1] pixel units, not clipped
     if mode == "gaussian":
         logits = model(x_noisy)
         ce = F.cross_entropy(logits, yb)
@@ -216,11 +216,24 @@ def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, mode: str,
     return (*stn_loss(logits, both[len(xb):], yb, gamma), logits)
 
 
+def _training_noise(xb: torch.Tensor, sigma: Any, generator: torch.Generator) -> torch.Tensor:
+    """Noise for the batch ``xb``: ``sigma`` * N(0, I) for a number or Gaussian noise (the draws of
+    every earlier version), else a :mod:`renyi_cert.noise` noise drawn by
+    :func:`renyi_cert_torch.smoothing.draw_noise`."""
+    if getattr(sigma, "name", "gaussian") == "gaussian":
+        scale = float(getattr(sigma, "sigma", sigma))
+        return scale * torch.randn(xb.shape, generator=generator, device=xb.device, dtype=xb.dtype)
+    return draw_noise(torch.empty_like(xb), sigma, generator)
+
+
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, *,
-                mode: str, sigma: float, gamma: float, batch_size: int, shuffle_generator: torch.Generator,
+                mode: str, sigma: Any, gamma: float, batch_size: int, shuffle_generator: torch.Generator,
                 noise_generator: torch.Generator, device, epoch: int = 1, progress: bool = False,
                 adversary: AdversarialSettings | None = None) -> EpochStats:
     """One pass over (x, y) in shuffled mini-batches; see the module docstring for the modes.
+
+    ``sigma`` is the noisy modes' Gaussian noise level, or a :mod:`renyi_cert.noise` noise
+    (``Laplace(b)``, ``Uniform(lambda)``) to train with instead.
 
     ``x``, ``y`` may live on the CPU or on ``device`` (batches are moved to ``device``);
     ``shuffle_generator`` is a CPU generator, ``noise_generator`` one on ``device`` (it also
@@ -318,7 +331,8 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
         shuffle_gen = torch.Generator().manual_seed(shuffle_seed)
         noise_gen = torch.Generator(device=dev).manual_seed(noise_seed)
         for epoch in range(1, config.epochs + 1):
-            stats = train_epoch(model, optimizer, x, y, mode=config.mode, sigma=config.sigma, gamma=config.gamma,
+            noise = config.training_noise if config.training_noise is not None else config.sigma
+            stats = train_epoch(model, optimizer, x, y, mode=config.mode, sigma=noise, gamma=config.gamma,
                                 batch_size=config.batch_size, shuffle_generator=shuffle_gen,
                                 noise_generator=noise_gen, device=dev, epoch=epoch, progress=progress,
                                 adversary=config.adversary)
@@ -332,9 +346,10 @@ def train(config: TrainConfig, *, device=None, progress: bool = True, trust_arch
     return TrainResult(model=model, config=config, history=tuple(history))
 
 
-def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, batch_size: int = 1000,
+def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: Any = 0.0, batch_size: int = 1000,
                       device=None, seed: int = 0) -> float:
-    """Accuracy of ``model`` (in eval mode) on ``data``, with one N(0, sigma^2) draw per image if sigma > 0.
+    """Accuracy of ``model`` (in eval mode) on ``data``, with one N(0, sigma^2) draw per image if sigma > 0
+    (or one draw of ``sigma``, a :mod:`renyi_cert.noise` noise).
 
     This is the base classifier's accuracy under noise, not the smoothed classifier's. The
     train/eval flag of the model and of every submodule is restored afterwards (also on error).
@@ -345,18 +360,20 @@ def evaluate_accuracy(model: nn.Module, data: DataSplit, *, sigma: float = 0.0, 
         Bad arguments, or the model returned non-finite (NaN/inf) logits for some image (the
         message names it): no accuracy is computed from them.
     """
-    sigma = check_real("sigma", sigma, minimum=0.0, strict=False)
+    if not hasattr(sigma, "name"):  # a number; a noise was checked when it was made
+        sigma = check_real("sigma", sigma, minimum=0.0, strict=False)
+    noisy = hasattr(sigma, "name") or sigma > 0
     batch_size = check_positive_int("batch_size", batch_size)
     dev = model_device(model, device)
     gen = torch.Generator(device=dev).manual_seed(check_positive_int("seed", seed, minimum=0))
-    noise = f" with noise sigma {sigma:g}" if sigma > 0 else ""
+    noise = (f" with noise {sigma}" if hasattr(sigma, "name") else f" with noise sigma {sigma:g}") if noisy else ""
     correct = 0
     with eval_mode(model), torch.inference_mode():
         for start in range(0, len(data), batch_size):
             xb = data.x[start:start + batch_size].to(dev)
             yb = data.y[start:start + batch_size].to(dev)
-            if sigma > 0:
-                xb = xb + sigma * torch.randn(xb.shape, generator=gen, device=dev, dtype=xb.dtype)
+            if noisy:
+                xb = xb + _training_noise(xb, sigma, gen)
             logits = model(xb)
             check_finite_logits(logits, lambda row, start=start: (
                 f"{data.split} example {start + row} of {len(data)}{noise}"))

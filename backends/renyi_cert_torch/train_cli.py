@@ -43,6 +43,7 @@ from .train import (ADVERSARIAL_MODES, DEFAULT_GAMMA, MODES, NOISY_MODES, TrainC
                     adversarial_accuracy, evaluate_accuracy, nominal_step_cost, plain_epoch_seconds, save_checkpoint,
                     train)
 from .train import logger as train_logger
+from .train_config import NOISE_NAMES
 
 __all__ = ["PROG", "ATTACK_EVAL_MAX", "build_parser", "main"]
 
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma", type=real_arg("sigma", 0.0), default=None,
                    help="training noise std in [0,1] pixel units (default: 0.7 MNIST, 100/255 CIFAR-10; "
                         "not used by modes none, pgd-at and trades)")
+    p.add_argument("--noise", type=choice_arg("noise", NOISE_NAMES), default="gaussian",
+                   help="the noise of modes stn and gaussian, --sigma its scale: gaussian (l2 certificates), "
+                        "laplace or uniform (l1 certificates) (default gaussian)")
     p.add_argument("--gamma", type=real_arg("gamma", 0.0), default=None,
                    help=f"STN stability weight (default {DEFAULT_GAMMA:g}; used only by mode stn)")
     p.add_argument("--attack-norm", type=choice_arg("attack-norm", NORMS), default=None,
@@ -131,6 +135,7 @@ def _config(parser: argparse.ArgumentParser, args) -> TrainConfig:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             config = TrainConfig(dataset=args.dataset, arch=args.arch, mode=args.mode, sigma=args.sigma,
+                                 noise=None if args.noise == "gaussian" else args.noise,
                                  gamma=args.gamma, attack_norm=args.attack_norm, attack_eps=args.attack_eps,
                                  attack_steps=args.attack_steps, attack_step_size=args.attack_step_size,
                                  beta=args.beta, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -145,7 +150,8 @@ def _config(parser: argparse.ArgumentParser, args) -> TrainConfig:
 
 def _out_path(parser: argparse.ArgumentParser, args, config: TrainConfig) -> Path:
     """``--out`` (or the default name), writable, and existing only with ``--force``."""
-    noise = f"{config.attack_norm}{config.attack_eps:g}" if config.adversary else f"sigma{config.sigma:g}"
+    noise = (f"{config.attack_norm}{config.attack_eps:g}" if config.adversary else
+             f"{'' if config.noise is None else config.noise + '-'}sigma{config.sigma:g}")
     default = Path("runs") / f"{config.dataset}-{config.mode}-{noise}-seed{config.seed}.pt"
     out = Path(args.out) if args.out else default
     try:
@@ -162,8 +168,10 @@ def _report_test_accuracy(model, config: TrainConfig, device) -> None:
     test = load_dataset(config.dataset, "test", data_root=config.data_root)
     line = f"test accuracy: clean {evaluate_accuracy(model, test, device=device):.4f}"
     if config.sigma > 0:
-        noisy = evaluate_accuracy(model, test, sigma=config.sigma, device=device, seed=config.seed)
-        line += f", noisy (sigma {config.sigma:g}, one draw per image) {noisy:.4f}"
+        noise = config.training_noise if config.training_noise is not None else config.sigma
+        noisy = evaluate_accuracy(model, test, sigma=noise, device=device, seed=config.seed)
+        what = f"sigma {config.sigma:g}" if config.noise is None else f"{config.noise} {config.sigma:g}"
+        line += f", noisy ({what}, one draw per image) {noisy:.4f}"
     if config.adversary is not None:
         n = min(ATTACK_EVAL_MAX, len(test))
         first = DataSplit(test.x[:n], test.y[:n], test.num_classes, test.name, test.split)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 from dataclasses import asdict, dataclass, fields
 
 from renyi_cert._validate import check_choice, check_positive_int, check_real
@@ -44,6 +45,8 @@ DEFAULT_GAMMA = 1.0
 # The paper's training noise levels (section 6): MNIST sigma = 0.7, CIFAR-10 sigma = 100/255.
 PAPER_SIGMA = {"mnist": 0.7, "mnist5k": 0.7, "cifar10": 100.0 / 255.0}
 DEFAULT_ARCH = {"mnist": "mnist_cnn", "mnist5k": "mnist_cnn", "cifar10": "cifar_cnn7"}
+#: The training noises of "stn" and "gaussian" (renyi_cert.noise.NOISES); sigma is their scale.
+NOISE_NAMES = ("gaussian", "laplace", "uniform")
 
 
 def _path_string(name: str, value) -> str:
@@ -59,6 +62,7 @@ _FIELD_CHECKS = {
     "arch": lambda v: None if v is None else check_arch(v),
     "mode": lambda v: check_choice("mode", v, MODES),
     "sigma": lambda v: None if v is None else check_real("sigma", v, minimum=0.0),
+    "noise": lambda v: None if v is None else check_choice("noise", v, NOISE_NAMES),
     "gamma": lambda v: None if v is None else check_real("gamma", v, minimum=0.0),
     "attack_norm": lambda v: None if v is None else check_choice("attack_norm", v, NORMS),
     "attack_eps": lambda v: None if v is None else check_real("attack_eps", v, strict=True),
@@ -148,11 +152,15 @@ class TrainConfig:
         import path only with ``trust_arch_import=True``.
     mode : {"stn", "gaussian", "none", "pgd-at", "trades"}
     sigma : float, optional
-        Training noise standard deviation in [0, 1] pixel units, >= 0; must be > 0 for "stn"
-        and "gaussian". Default: the paper's value for the dataset (0.7 MNIST, 100/255 CIFAR-10)
+        Training noise standard deviation in [0, 1] pixel units, >= 0 (with ``noise``, that
+        noise's scale); must be > 0 for "stn" and "gaussian". Default: the paper's value for the dataset (0.7 MNIST, 100/255 CIFAR-10)
         for "stn"/"gaussian", 0.0 for "none", "pgd-at" and "trades" (a sigma > 0 with those is
         recorded but unused, with a ``UserWarning``; a sigma > 2, likely meant in 0..255 units,
         warns too).
+    noise : {"gaussian", "laplace", "uniform"}, optional
+        The noise of "stn" and "gaussian" (the name "gaussian" for the mode is historical: it is
+        noise augmentation with any of these), ``sigma`` its scale (Laplace scale b, uniform half
+        width); default "gaussian". Recorded in ``to_dict`` only when it is not "gaussian".
     gamma : float, optional
         Weight of the stability term (>= 0); default ``DEFAULT_GAMMA`` for "stn", 0.0 otherwise
         (a gamma > 0 outside "stn" is recorded but unused, with a ``UserWarning``).
@@ -192,6 +200,7 @@ class TrainConfig:
     arch: str | None = None
     mode: str = "stn"
     sigma: float | None = None
+    noise: str | None = None
     gamma: float | None = None
     attack_norm: str | None = None
     attack_eps: float | None = None
@@ -214,6 +223,9 @@ class TrainConfig:
             values["sigma"] = PAPER_SIGMA[values["dataset"]] if values["mode"] in NOISY_MODES else 0.0
         if values["gamma"] is None:
             values["gamma"] = DEFAULT_GAMMA if values["mode"] == "stn" else 0.0
+        if values["noise"] not in (None, "gaussian") and values["mode"] not in NOISY_MODES:
+            raise ValueError(f"noise ({values['noise']!r}) is used only by the noisy modes "
+                             f"({', '.join(NOISY_MODES)}), not by mode {values['mode']!r}")
         if values["mode"] in ADVERSARIAL_MODES:
             values.update(_attack_defaults(values))
         for name, value in values.items():
@@ -233,7 +245,17 @@ class TrainConfig:
         "trades"), so the configs of the other modes are those written before the adversarial
         modes existed.
         """
-        return {k: v for k, v in asdict(self).items() if v is not None or k not in _ATTACK_FIELDS + ("beta",)}
+        return {k: v for k, v in asdict(self).items()
+                if (v is not None or k not in _ATTACK_FIELDS + ("beta", "noise")) and (k, v) != ("noise", "gaussian")}
+
+    @property
+    def training_noise(self) -> Any:
+        """The :mod:`renyi_cert.noise` noise of the noisy modes at scale ``sigma`` (None for the others)."""
+        from renyi_cert.noise import NOISES
+
+        if self.mode not in NOISY_MODES:
+            return None
+        return NOISES[self.noise or "gaussian"](self.sigma)
 
     @property
     def adversary(self) -> "AdversarialSettings | None":
