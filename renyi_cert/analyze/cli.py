@@ -1,10 +1,16 @@
-"""The ``renyi-analyze`` command (also ``renyi-cert analyze``): tables and plots from certification logs."""
+"""The ``renyi-analyze`` command (also ``renyi-cert analyze``): tables and plots from certification logs.
+
+With ``--recertify`` each FILE is a log of Cohen et al.'s ``certify.py``; it is re-certified with
+the Renyi, Cohen and PixelDP bounds (:mod:`renyi_cert.analyze.recertify`, docs/recertify.md) and
+the table shows all three next to the radii as printed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -13,13 +19,17 @@ from .._cli import float_list_arg, int_arg, interruptible, parse_float_list, rea
 from .._files import OutputPathError, atomic_write_text, check_output_path
 from .logs import CertificationLog, read_log
 from .plots import plot_certified_accuracy
-from .stats import DEFAULT_RADII, markdown_table, summarize
+from .recertify import DEFAULT_RADIUS_DIGITS, RecertifyError, Recertified, recertified_name, recertify_log, \
+    resolve_sigma, write_recertified
+from .stats import DEFAULT_RADII, BoundSummary, markdown_table, summarize
 
 __all__ = ["PROG", "REPORT_NAMES", "build_parser", "main", "parse_radii"]
 
 PROG = "renyi-analyze"
-#: The files ``--out DIR`` receives.
+#: The files ``--out DIR`` receives (with ``--recertify``, also one ``<name>.recertified.tsv`` per FILE).
 REPORT_NAMES = ("certified_accuracy.md", "certified_accuracy.png", "certified_accuracy.pdf")
+#: How the table names the radii of a log as printed, next to the re-certified bounds.
+PRINTED_BOUND = "printed"
 
 
 class _UsageError(Exception):
@@ -49,6 +59,18 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="plot title")
     p.add_argument("--digits", type=int_arg("digits", 0, 12), default=3,
                    help="decimals in the table (default: %(default)s)")
+    r = p.add_argument_group("re-certifying Cohen et al.'s logs (docs/recertify.md)")
+    r.add_argument("--recertify", action="store_true",
+                   help="each FILE is a log of Cohen et al.'s certify.py: recover p1_lower from its radii and "
+                   "report the Renyi, Cohen and PixelDP bounds on it (with --out, also write "
+                   "<name>.recertified.tsv per FILE)")
+    r.add_argument("--sigma", default=None, metavar="S[,S...]",
+                   help="noise level of the log(s), one for all or one per FILE (default: from the file name, "
+                   "e.g. ...-sigma0.25.tsv; both must agree)")
+    r.add_argument("--radius-digits", type=int_arg("radius-digits", 1, 17), default=None,
+                   help="significant digits the log's radii were printed with; each is lowered by half a unit "
+                   f"in the last of them before it is inverted (default: {DEFAULT_RADIUS_DIGITS}, "
+                   "certify.py's {:.3})")
     return p
 
 
@@ -92,14 +114,111 @@ def _write_report(args, logs: Sequence[CertificationLog], labels: Sequence[str],
     return f"\nwrote {md}, {png}, {pdf}"
 
 
-def _run(args, prog: str) -> int:
-    labels = _labels(args)
+def _check_out(args, names: Sequence[str]) -> None:
+    """Refuse an ``--out`` that cannot receive ``names`` (before anything is read)."""
+    if args.out is None:
+        return
+    try:
+        for name in names:
+            check_output_path(os.path.join(args.out, name), name="--out")
+    except OutputPathError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+# ------------------------------------------------------------------------------------ --recertify
+
+
+def _sigma_list(text: str | None, count: int) -> list[float | None]:
+    """``--sigma``: one value for every file or one per file (None for each when not given)."""
+    if text is None:
+        return [None] * count
+    values: list[float | None] = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise _UsageError(f"--sigma ({text!r}): {part.strip()!r} is not a number") from None
+    if len(values) not in (1, count):
+        raise _UsageError(f"--sigma ({text!r}) has {len(values)} entries for {count} file(s); give one for all "
+                          "or one per file")
+    return values * count if len(values) == 1 else values
+
+
+def _recertify_plan(args) -> tuple[list[tuple[float, str]], list[str]]:
+    """Each file's sigma (and where it came from) and its output name, all checked before any is read."""
+    given = _sigma_list(args.sigma, len(args.files))
+    try:
+        sigmas = [resolve_sigma(f, s, name="--sigma") for f, s in zip(args.files, given)]
+    except RecertifyError as exc:
+        raise _UsageError(str(exc)) from None
+    names = [recertified_name(f) for f in args.files]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if args.out is not None and dup:
+        raise _UsageError(f"--out would receive {dup[0]!r} twice; re-certify files with different names")
+    _check_out(args, [*REPORT_NAMES, *names])
+    return sigmas, names
+
+
+def _recertify_all(args, sigmas: Sequence[tuple[float, str]]) -> list[Recertified]:
+    digits = DEFAULT_RADIUS_DIGITS if args.radius_digits is None else args.radius_digits
+    out = []
+    for log, (sigma, source) in zip(_read_logs(args.files), sigmas):
+        try:
+            rec = recertify_log(log, sigma, digits=digits)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+        out.append(Recertified(source=log, log=rec, sigma=sigma, sigma_from=source, digits=digits))
+    return out
+
+
+def _recertify_notes(rec: Recertified, label: str) -> str:
+    """What the table does not show: where sigma came from, the rounding, the radius ratios."""
+    lo, hi = rec.gap("cohen")
+    lines = [
+        f"{label}: sigma {rec.sigma:g} (from {rec.sigma_from}); {len(rec.source)} rows, {rec.num_abstained} abstained "
+        f"(kept), {rec.num_zero_radius} not abstained with radius 0 (abstained: p1_lower <= p2_upper)",
+        f"  printed radii lowered by up to {rec.max_lowering:.6g} (half a unit in the last of {rec.digits} "
+        f"significant digits); largest p1_lower {rec.max_p1_lower:.10f}",
+        f"  cohen radius below the printed one by {lo:.3g} to {hi:.3g} over rows with a certificate",
+    ]
+    for bound in (b for b in rec.log.bounds if b != "cohen"):
+        lo_q, med_q, hi_q = rec.ratio(bound)
+        lines.append(f"  {bound}/cohen radius ratio: min {lo_q:.4f}, median {med_q:.4f}, max {hi_q:.4f}")
+    return "\n".join(lines)
+
+
+def _run_recertify(args, labels: list[str] | None) -> int:
+    sigmas, names = _recertify_plan(args)
+    recs = _recertify_all(args, sigmas)
+    labels = labels if labels is not None else [os.path.basename(f) for f in args.files]
+    summaries: list[BoundSummary] = []
+    for rec, lab in zip(recs, labels):
+        summaries += [replace(s, bound=PRINTED_BOUND) for s in summarize(rec.source, args.radii, label=lab)]
+        summaries += summarize(rec.log, args.radii, label=lab)
+    table = markdown_table(summaries, digits=args.digits)
+    notes = "\n".join(_recertify_notes(rec, lab) for rec, lab in zip(recs, labels))
+    print(table + "\n\n" + notes)
     if args.out is not None:
         try:
-            for name in REPORT_NAMES:
-                check_output_path(os.path.join(args.out, name), name="--out")
-        except OutputPathError as exc:
-            raise _UsageError(str(exc)) from None
+            os.makedirs(args.out, exist_ok=True)
+            written = [write_recertified(rec.log, os.path.join(args.out, name)) for rec, name in zip(recs, names)]
+        except OSError as exc:
+            raise _UsageError(f"cannot write to --out ({args.out!r}): {exc}") from None
+        report = table + "\n\n```\n" + notes + "\n```"
+        print(_write_report(args, [rec.log for rec in recs], labels, report) + ", " + ", ".join(written))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ the command
+
+
+def _run(args, prog: str) -> int:
+    labels = _labels(args)
+    if args.recertify:
+        return _run_recertify(args, labels)
+    if args.sigma is not None or args.radius_digits is not None:
+        raise _UsageError("--sigma and --radius-digits are only used with --recertify")
+    _check_out(args, REPORT_NAMES)
     logs = _read_logs(args.files)
     labels = labels if labels is not None else [os.path.basename(log.path) for log in logs]
     _warn_unguaranteed(logs, labels, prog)
