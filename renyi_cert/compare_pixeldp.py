@@ -540,18 +540,23 @@ def figure(grid: ComparisonGrid):
     ValueError
         If the grid has fewer than :data:`MIN_FIGURE_POINTS` valid points.
     """
+    return _four_panels(grid, (_draw_renyi, _draw_pixeldp_ratio, _draw_cohen_ratio), _draw_slices,
+                        f"Certified ℓ2 radius from (p1, p2), σ = {grid.sigma:g} (Li et al. 2019, Fig. 4, extended)")
+
+
+def _four_panels(grid, maps, slices, title: str):
+    """Three maps over (p1, p2) (each with the valid domain drawn) and a panel of slices."""
     if grid.p1.size < MIN_FIGURE_POINTS:
         raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has "
                          f"{grid.p1.size} valid point(s); the figure needs at least {MIN_FIGURE_POINTS}")
     fig = new_figure((12, 9.5), layout="constrained")
     axes = fig.subplots(2, 2)
-    _draw_renyi(fig, axes[0, 0], grid)
-    _draw_pixeldp_ratio(fig, axes[0, 1], grid)
-    _draw_cohen_ratio(fig, axes[1, 0], grid)
+    for ax, draw in zip((axes[0, 0], axes[0, 1], axes[1, 0]), maps):
+        draw(fig, ax, grid)
     for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
         _draw_domain(ax, grid)
-    _draw_slices(axes[1, 1], grid)
-    fig.suptitle(f"Certified ℓ2 radius from (p1, p2), σ = {grid.sigma:g} (Li et al. 2019, Fig. 4, extended)")
+    slices(axes[1, 1], grid)
+    fig.suptitle(title)
     return fig
 
 
@@ -614,20 +619,9 @@ def laplace_figure(grid: LaplaceGrid):
     ValueError
         If the grid has fewer than :data:`MIN_FIGURE_POINTS` valid points.
     """
-    if grid.p1.size < MIN_FIGURE_POINTS:
-        raise ValueError(f"the grid (resolution {grid.resolution}, min_total {grid.min_total:g}) has "
-                         f"{grid.p1.size} valid point(s); the figure needs at least {MIN_FIGURE_POINTS}")
-    fig = new_figure((12, 9.5), layout="constrained")
-    axes = fig.subplots(2, 2)
-    _draw_laplace_renyi(fig, axes[0, 0], grid)
-    _draw_teng_ratio(fig, axes[0, 1], grid)
-    _draw_pixeldp_ratio(fig, axes[1, 0], grid)
-    for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
-        _draw_domain(ax, grid)
-    _draw_laplace_slices(axes[1, 1], grid)
-    fig.suptitle(f"Certified ℓ1 radius from (p1, p2), Laplace noise b = {grid.scale:g}: "
-                 "Rényi (Li et al. 2019) vs Teng et al. 2020 vs PixelDP")
-    return fig
+    return _four_panels(grid, (_draw_laplace_renyi, _draw_teng_ratio, _draw_pixeldp_ratio), _draw_laplace_slices,
+                        f"Certified ℓ1 radius from (p1, p2), Laplace noise b = {grid.scale:g}: "
+                        "Rényi (Li et al. 2019) vs Teng et al. 2020 vs PixelDP")
 
 
 def figure_paths(stem: Path) -> list[Path]:
