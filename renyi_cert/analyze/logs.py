@@ -26,7 +26,7 @@ import numpy as np
 
 from ..sequential import STOP_REASONS
 
-__all__ = ["COHEN_COLUMNS", "EXTRA_COLUMNS", "RADIUS_PREFIX", "GUARANTEED_COLUMN", "FORWARD_PASSES_COLUMN",
+__all__ = ["COHEN_COLUMNS", "EXTRA_COLUMNS", "RADIUS_PREFIX", "GUARANTEED_COLUMN", "FORWARD_PASSES_COLUMN", "L1_ONLY_BOUNDS",
            "STOP_COLUMN", "FIXED_STOP", "STOP_VALUES", "CertificationLog", "LogFormatError", "read_log", "parse_time",
            "format_idx_list"]
 
@@ -82,6 +82,11 @@ class CertificationLog:
     stop : tuple of str or None
         Why sampling stopped, one of :data:`STOP_VALUES` per row; None when the log has no such
         column.
+    norm : str
+        The threat norm of the radii, ``"l2"`` or ``"l1"``: the ``norm`` of the log's settings
+        file (``<log>.json``, written by ``certify``) when it has one, else ``"l1"`` when a column
+        is one of the l1-only bounds (:data:`L1_ONLY_BOUNDS`), else ``"l2"`` (Gaussian noise,
+        Cohen et al.'s logs).
     """
 
     path: str
@@ -96,6 +101,7 @@ class CertificationLog:
     guaranteed: np.ndarray | None = None
     forward_passes: np.ndarray | None = None
     stop: tuple[str, ...] | None = None
+    norm: str = "l2"
 
     @property
     def not_guaranteed(self) -> bool:
@@ -341,4 +347,23 @@ def read_log(path: str | os.PathLike) -> CertificationLog:
                             correct=ints["correct"], time=table.times, radii=radii, p1_lower=floats.get("p1_lower"),
                             p2_upper=floats.get("p2_upper"), guaranteed=ints.get(GUARANTEED_COLUMN),
                             forward_passes=ints.get(FORWARD_PASSES_COLUMN),
-                            stop=tuple(table.strs[STOP_COLUMN]) if STOP_COLUMN in table.strs else None)
+                            stop=tuple(table.strs[STOP_COLUMN]) if STOP_COLUMN in table.strs else None,
+                            norm=_norm(path, radii))
+
+
+#: Bounds that exist only for l1 noises (Teng et al.'s Laplace bound, Yang et al.'s uniform bound).
+L1_ONLY_BOUNDS = ("teng", "yang")
+
+
+def _norm(path: str, radii: dict) -> str:
+    """The log's threat norm: its settings file's ``norm``, else guessed from its bound columns."""
+    import json
+
+    try:
+        with open(path + ".json", encoding="utf-8") as fh:
+            saved = json.load(fh)
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict) and saved.get("norm") in ("l1", "l2"):
+        return str(saved["norm"])
+    return "l1" if any(b in L1_ONLY_BOUNDS for b in radii) else "l2"

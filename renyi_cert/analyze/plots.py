@@ -15,7 +15,8 @@ from .stats import certified_accuracy, display_label
 __all__ = ["BOUND_NAMES", "certified_accuracy_figure", "plot_certified_accuracy"]
 
 #: How the bounds are named in legends.
-BOUND_NAMES = {"renyi": "Rényi (Li et al.)", "cohen": "Cohen et al.", "pixeldp": "PixelDP", "radius": "radius"}
+BOUND_NAMES = {"renyi": "Rényi (Li et al.)", "cohen": "Cohen et al.", "pixeldp": "PixelDP", "teng": "Teng et al.",
+               "yang": "Yang et al.", "radius": "radius"}
 _STYLES = ("-", "--", ":", "-.")
 
 
@@ -23,6 +24,8 @@ def _legend(logs: Sequence[CertificationLog], log: CertificationLog, label: str,
     name = BOUND_NAMES.get(bound, bound)
     if len(logs) == 1:
         return display_label(log, name)
+    if len({other.norm for other in logs}) > 1:  # logs of both norms: say which is which
+        label = f"{label} ({log.norm.replace('l', 'ℓ')})"
     if len(log.bounds) == 1:
         return display_label(log, label)
     return f"{display_label(log, label)}: {name}"
@@ -62,7 +65,8 @@ def certified_accuracy_figure(logs: Sequence[CertificationLog], *, labels: Seque
         for j, bound in enumerate(log.bounds):
             ax.plot(grid, certified_accuracy(log, grid, bound), _STYLES[i % len(_STYLES)],
                     label=_legend(logs, log, lab, bound), color=f"C{j if len(logs) == 1 or len(log.bounds) > 1 else i}")
-    ax.set_xlabel("radius (ℓ2, [0,1] pixel units)")
+    norms = sorted({log.norm for log in logs})
+    ax.set_xlabel(f"radius ({' and '.join(n.replace('l', 'ℓ') for n in norms)}, [0,1] pixel units)")
     ax.set_ylabel("certified accuracy")
     ax.set_xlim(0.0, max_radius)
     finish_accuracy_axes(fig, ax, title=title)

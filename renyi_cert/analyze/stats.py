@@ -67,6 +67,7 @@ class BoundSummary:
     mean_time: float
     total_forward_passes: int | None = None
     mean_forward_passes: float | None = None
+    norm: str = "l2"
 
 
 def _check_radii(radii) -> np.ndarray:
@@ -141,6 +142,7 @@ def summarize(log: CertificationLog, radii=DEFAULT_RADII, *, label: str | None =
             mean_time=float(np.mean(log.time)),
             total_forward_passes=None if log.forward_passes is None else int(np.sum(log.forward_passes)),
             mean_forward_passes=None if log.forward_passes is None else float(np.mean(log.forward_passes)),
+            norm=log.norm,
         )
         for bound in log.bounds
     ]
@@ -149,7 +151,8 @@ def summarize(log: CertificationLog, radii=DEFAULT_RADII, *, label: str | None =
 def markdown_table(summaries: Sequence[BoundSummary], digits: int = 3) -> str:
     """A markdown table: one row per (log, bound), certified accuracy at each radius.
 
-    Columns: log, bound, examples, clean accuracy, abstain rate, ACR, ``r = ...`` for each radius,
+    Columns: log, bound (with its norm when it is not l2, e.g. ``teng (l1)``), examples, clean
+    accuracy, abstain rate, ACR, ``r = ...`` for each radius,
     and, when some log records them, the forward passes per example (mean) and in all (a log
     without them shows "-"). All summaries must share the same radius grid.
     """
@@ -165,7 +168,7 @@ def markdown_table(summaries: Sequence[BoundSummary], digits: int = 3) -> str:
             + (["passes/example", "passes"] if costs else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for s in summaries:
-        cells = [s.label, s.bound, str(s.num_examples), fmt.format(s.clean_accuracy), fmt.format(s.abstain_rate),
+        cells = [s.label, s.bound if s.norm == "l2" else f"{s.bound} ({s.norm})", str(s.num_examples), fmt.format(s.clean_accuracy), fmt.format(s.abstain_rate),
                  fmt.format(s.average_certified_radius)] + [fmt.format(a) for a in s.certified_accuracy]
         if costs:
             cells += (["-", "-"] if s.mean_forward_passes is None else
