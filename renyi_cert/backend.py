@@ -209,6 +209,12 @@ def _check_backend(backend: object) -> None:
         )
 
 
+def _backend_noise(noise: Any) -> Any:
+    """What a backend is handed to draw: Gaussian noise as its sigma (a float, the contract every
+    backend knows), any other noise as the noise object."""
+    return noise.sigma if noise.name == "gaussian" else noise
+
+
 def _sample(backend: Backend, x: Any, sigma: Any, n: int, batch_size: int, generator: Any) -> np.ndarray:
     """Call the backend and check that it kept the contract (shape, integer counts summing to n)."""
     counts = np.asarray(backend.sample_counts(x, sigma, n, batch_size=batch_size, generator=generator))
@@ -285,7 +291,7 @@ def certify(backend: Backend, x: Any, sigma: NoiseLike, *, n0: int, n: int, alph
     """
     _check_backend(backend)
     noise = _as_noise(sigma)
-    drawn = noise.sigma if noise.norm == "l2" else noise  # what the backend draws: a float for Gaussian
+    drawn = _backend_noise(noise)
     n0 = check_positive_int("n0", n0)
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -326,8 +332,7 @@ def predict(backend: Backend, x: Any, sigma: NoiseLike, *, n: int, alpha: float 
     Prediction
     """
     _check_backend(backend)
-    noise = _as_noise(sigma)
-    sigma = noise.sigma if noise.norm == "l2" else noise  # what the backend draws
+    sigma = _backend_noise(_as_noise(sigma))
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
     alpha = check_alpha(alpha)

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_alpha, check_choice, check_positive_int, check_real, check_scalar_sigma
-from .backend import Backend, _check_backend, _sample
+from ._validate import check_alpha, check_choice, check_positive_int, check_real
+from .backend import Backend, _backend_noise, _check_backend, _sample
 from .bounds import BOUNDS
-from .certificate import Certificate, _certificate
+from .certificate import Certificate, NoiseLike, _as_noise, _certificate
 from .intervals import MAX_TRIALS, _top_two, clopper_pearson_interval
 
 __all__ = ["AdaptiveCertificate", "AdaptivePlan", "STOP_REASONS", "MAX_LOOKS", "DEFAULT_FUTILITY_LEVEL",
@@ -162,7 +162,7 @@ class AdaptivePlan:
         How optimistic the completion the rules project is (0: the most favourable).
     """
 
-    sigma: float
+    sigma: Any
     alpha: float
     sizes: tuple[int, ...]
     look_alphas: tuple[float, ...]
@@ -178,7 +178,7 @@ class AdaptivePlan:
         return self.sizes[-1]
 
 
-def plan_adaptive(sigma: float, *, n_max: int, alpha: float = 0.001, target_radius: float | None = None,
+def plan_adaptive(sigma: NoiseLike, *, n_max: int, alpha: float = 0.001, target_radius: float | None = None,
                   tolerance: float | None = None, relative: bool = True, bound: str = "renyi",
                   futility_level: float = DEFAULT_FUTILITY_LEVEL, n_start: int = 100, growth: float = 2.0,
                   final_share: float | None = DEFAULT_FINAL_SHARE, num_classes: int = 2) -> AdaptivePlan:
@@ -194,9 +194,10 @@ def plan_adaptive(sigma: float, *, n_max: int, alpha: float = 0.001, target_radi
         ``n_max`` unanimous samples certify at the last look's level is refused (no input could
         reach it).
     """
-    sigma = check_scalar_sigma(sigma)
+    noise = _as_noise(sigma)
+    sigma = noise.sigma if noise.name == "gaussian" else noise  # a number stays a number
     alpha = check_alpha(alpha)
-    bound = check_choice("bound", bound, _BOUND_NAMES)
+    bound = check_choice("bound", bound, tuple(noise.bounds))
     futility_level = check_real("futility_level", futility_level, minimum=0.0)
     if futility_level >= 0.5:
         raise ValueError(f"futility_level ({futility_level!r}) must be < 0.5 (an error level; 0 = give up only when "
@@ -232,7 +233,12 @@ def _look_alphas(alpha: float, looks: int, final_share: float | None) -> tuple[f
     return (alpha * (1.0 - share) / (looks - 1),) * (looks - 1) + (alpha * share,)
 
 
-def _check_reachable(target: float, sigma: float, n_max: int, alpha_last: float, bound: str,
+def _at(sigma: Any) -> str:
+    """``at sigma 0.7`` for a number, ``with Laplace(scale=0.5)`` for a noise."""
+    return f"at sigma {sigma!r}" if isinstance(sigma, (int, float)) else f"with {sigma!r}"
+
+
+def _check_reachable(target: float, sigma: Any, n_max: int, alpha_last: float, bound: str,
                      num_classes: int) -> None:
     """Refuse a target above the radius of ``n_max`` unanimous samples at the last look's level."""
     unanimous = np.zeros(max(int(num_classes), 2), dtype=np.int64)
@@ -241,7 +247,7 @@ def _check_reachable(target: float, sigma: float, n_max: int, alpha_last: float,
     if target > cap:
         raise ValueError(
             f"target_radius ({target!r}) must be at most {cap:.6g}, the largest {bound} radius n_max ({n_max}) "
-            f"samples can certify at sigma {sigma!r} and the last look's level {alpha_last:.3g} (all samples in "
+            f"samples can certify {_at(sigma)} and the last look's level {alpha_last:.3g} (all samples in "
             "one class); raise n_max or lower the target"
         )
 
@@ -314,14 +320,14 @@ def _fill_evenly(counts: np.ndarray, extra: int) -> np.ndarray:
     return out
 
 
-def _completion_radius(counts: np.ndarray, top: int, n_max: int, futility_level: float, sigma: float,
+def _completion_radius(counts: np.ndarray, top: int, n_max: int, futility_level: float, sigma: Any,
                        alpha_look: float, bound: str) -> float:
     """The ``bound`` radius of the final look at the counts of :func:`_completion` (no error)."""
     final = _completion(counts, top, n_max, futility_level)
     return _certificate(final, top, sigma, alpha_look, _METHOD, (bound,), 1, True).radii[bound]
 
 
-def certify_adaptive(backend: Backend, x: Any, sigma: float, *, n0: int, n_max: int, alpha: float = 0.001,
+def certify_adaptive(backend: Backend, x: Any, sigma: NoiseLike, *, n0: int, n_max: int, alpha: float = 0.001,
                      target_radius: float | None = None, tolerance: float | None = None, relative: bool = True,
                      bound: str = "renyi", futility_level: float = DEFAULT_FUTILITY_LEVEL, n_start: int = 100,
                      growth: float = 2.0, final_share: float | None = DEFAULT_FINAL_SHARE, batch_size: int = 1000,
@@ -470,17 +476,19 @@ def certify_with_plan(backend: Backend, x: Any, plan: AdaptivePlan, *, n0: int, 
         raise ValueError(f"plan ({type(plan).__name__}) must be an AdaptivePlan from plan_adaptive")
     n0 = check_positive_int("n0", n0)
     batch_size = check_positive_int("batch_size", batch_size)
-    selection = _sample(backend, x, plan.sigma, n0, batch_size, generator)
+    drawn_noise = _backend_noise(_as_noise(plan.sigma))
+    selection = _sample(backend, x, drawn_noise, n0, batch_size, generator)
     top = _top_two(selection).top
     counts = np.zeros_like(selection)
     drawn = 0
     for look, size in enumerate(plan.sizes):
-        counts += _sample(backend, x, plan.sigma, size - drawn, batch_size, generator)
+        counts += _sample(backend, x, drawn_noise, size - drawn, batch_size, generator)
         drawn = size
         reason = _stop_reason(plan, look, counts, top)
         if reason is not None:
             level = plan.look_alphas[look]
-            full = _certificate(counts, top, plan.sigma, level, _METHOD, _BOUND_NAMES, n0, True)
+            full = _certificate(counts, top, plan.sigma, level, _METHOD, tuple(_as_noise(plan.sigma).bounds), n0,
+                                True)
             full = dataclasses.replace(full, alpha=plan.alpha)  # the overall level: all looks together
             return AdaptiveCertificate(full, n0 + size, look + 1, len(plan.sizes), reason, level)
     raise AssertionError("unreachable: the last look always stops")  # pragma: no cover

@@ -67,13 +67,23 @@ def test_uniform_defaults_to_yang_and_refuses_renyi(ckpt, tmp_path, capsys):
 @pytest.mark.parametrize("flags,message", [
     (["--noise", "laplace", "--bound", "cohen"], "--bound (cohen) is not a bound of laplace noise: choose from renyi, "
                                                  "teng, pixeldp"),
-    (["--noise", "laplace", "--adaptive", "--target-radius", "0.5"], "--adaptive certifies with Gaussian noise only"),
     (["--noise", "cauchy"], "argument --noise: noise ('cauchy') must be one of"),
 ])
 def test_noise_errors(ckpt, tmp_path, capsys, flags, message):
     assert certify(ckpt, tmp_path / "o.tsv", *flags) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_adaptive_certification_with_laplace_noise(ckpt, tmp_path):
+    out = tmp_path / "ad.tsv"
+    assert certify(ckpt, out, "--noise", "laplace", "--sigma", "0.4", "--adaptive", "--target-radius", "0.05",
+                   "--n-start", "50") == 0
+    log = analyze.read_log(out)
+    assert log.norm == "l1" and set(log.radii) == {"renyi", "teng", "pixeldp"}
+    assert set(log.stop) <= {"target-reached", "target-out-of-reach", "budget-exhausted"}
+    settings = json.loads((tmp_path / "ad.tsv.json").read_text())
+    assert settings["adaptive"]["bound"] == "renyi" and settings["noise"] == "laplace"
 
 
 def test_resume_with_another_noise_is_refused(ckpt, tmp_path, capsys):

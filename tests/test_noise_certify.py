@@ -170,3 +170,19 @@ def test_smoothed_classifier_gaussian_draws_are_unchanged_and_certify_records_th
     clf = SmoothedClassifier(_Keep(), Laplace(0.5), 2, device="cpu")
     cert = clf.certify(x, n0=50, n=500, bounds=("renyi", "teng"), generator=clf.make_generator(0))
     assert (cert.noise, cert.norm, cert.sigma) == ("laplace", "l1", 0.5) and cert.prediction == 0
+
+
+def test_adaptive_certification_with_laplace_noise_stays_below_the_exact_radius():
+    # the threshold model of the test above: exact l1 radius t; the adaptive procedure reaches the
+    # target well below t early, and never certifies beyond t
+    from renyi_cert import certify_adaptive
+
+    b, t = 0.5, 0.8
+    backend = CallableBackend(lambda batch: (batch[:, 0] > 0).astype(np.int64), 2)
+    res = certify_adaptive(backend, np.array([t, 0.0]), Laplace(b), n0=100, n_max=50_000, target_radius=0.3,
+                           bound="teng", generator=np.random.default_rng(5))
+    assert res.stop_reason == "target reached" and res.forward_passes < 100 + 50_000
+    assert res.certificate.norm == "l1" and set(res.certificate.radii) == {"renyi", "teng", "pixeldp"}
+    assert 0.3 <= res.certificate.radii["teng"] < t
+    with pytest.raises(ValueError, match="bound \\('cohen'\\) must be one of 'renyi', 'teng', 'pixeldp'"):
+        certify_adaptive(backend, np.array([t, 0.0]), Laplace(b), n0=10, n_max=100, target_radius=0.1, bound="cohen")

@@ -259,7 +259,7 @@ def _check_adaptive_flags(args) -> None:
                            + ("--single-sample-set" if args.single_sample_set else f"--method {args.method}"))
 
 
-def _adaptive_plan(args, sigma: float, num_classes: int):
+def _adaptive_plan(args, sigma, num_classes: int):
     """The :class:`renyi_cert.sequential.AdaptivePlan` of ``--adaptive`` (None without it)."""
     from renyi_cert.sequential import plan_adaptive
 
@@ -384,9 +384,6 @@ def _load(args, prog: str, workers: Workers = SINGLE) -> _Loaded:
     sigma = _noise_level(args, config, prog)
     noise = NOISES[_noise_kind(args, config, prog)](sigma)
     args.bound = _bounds(args, noise)
-    if args.adaptive and noise.name != "gaussian":
-        raise CertifyError(f"--adaptive certifies with Gaussian noise only (its stopping rules use the Gaussian "
-                           f"radii); drop --adaptive for --noise {noise.name}")
     if config.get("dataset") and dataset != config["dataset"]:
         print(f"{prog}: warning: --dataset ({dataset!r}) differs from the checkpoint's training dataset "
               f"({config['dataset']!r})", file=sys.stderr)
@@ -596,7 +593,7 @@ def _certify_workers(args, prog: str, report: bool, workers: Workers, stack: con
     if args.allow_unguaranteed and workers.is_main:
         print(f"{prog}: warning: --allow-unguaranteed: the rows of this run carry NO 1-alpha guarantee "
               "(guaranteed = 0)", file=sys.stderr)
-    adaptive = _adaptive_plan(args, run.sigma, run.clf.num_classes)
+    adaptive = _adaptive_plan(args, run.clf.noise, run.clf.num_classes)
     settings = _settings(args, run.sigma, run.dataset, run.device, file_sha256(args.checkpoint), adaptive, workers,
                          run.clf.noise)
     check_same(workers, {k: v for k, v in settings.items() if k != "device"})
