@@ -124,8 +124,8 @@ def test_projection_errors():
     x = torch.zeros(2, 3)
     with pytest.raises(ValueError, match=r"eps \(-0.1\) must be >= 0"):
         A.project(x, x, -0.1, "l2")
-    with pytest.raises(ValueError, match=r"norm \('l1'\) must be one of 'linf', 'l2'"):
-        A.project(x, x, 0.1, "l1")
+    with pytest.raises(ValueError, match=r"norm \('l0'\) must be one of 'linf', 'l2', 'l1'"):
+        A.project(x, x, 0.1, "l0")
     with pytest.raises(ValueError, match=r"eps \(nan\) must be finite"):
         A.project(x, x, float("nan"), "l2")
     with pytest.raises(ValueError, match=r"x_adv \(shape \(2, 4\)\) and x \(shape \(2, 3\)\)"):
@@ -455,8 +455,8 @@ def test_parameter_errors():
         A.pgd(model, x, y, eps=0.1, sigma=-0.5)
     with pytest.raises(ValueError, match=r"sigma \(inf\) must be finite"):
         A.smoothed_predict(model, x, float("inf"))
-    with pytest.raises(ValueError, match=r"norm \('l1'\) must be one of 'linf', 'l2'"):
-        A.pgd(model, x, y, eps=0.1, norm="l1")
+    with pytest.raises(ValueError, match=r"norm \('l0'\) must be one of 'linf', 'l2', 'l1'"):
+        A.pgd(model, x, y, eps=0.1, norm="l0")
     with pytest.raises(ValueError, match=r"loss \('hinge'\) must be one of 'ce', 'margin'"):
         A.pgd(model, x, y, eps=0.1, loss="hinge")
     with pytest.raises(ValueError, match=r"step_size \(0.0\) must be > 0"):
@@ -677,7 +677,7 @@ def test_cli_attacks_adversarially_trained_checkpoints(checkpoint, capsys):
 
 @pytest.mark.parametrize("flags, message", [
     (["--attack", "fgsm"], r"--attack \('fgsm'\) must be one of pgd, cw, boundary"),
-    (["--norm", "l1"], r"--norm \('l1'\) must be one of linf, l2"),
+    (["--norm", "l0"], r"--norm \('l0'\) must be one of linf, l2, l1"),
     (["--attack", "cw", "--norm", "linf"], r"--norm \('linf'\) must be l2 for --attack cw"),
     (["--attack", "boundary", "--norm", "linf"], r"--norm \('linf'\) must be l2 for --attack boundary"),
     (["--eps", "0,-0.1"], r"--eps \('0,-0.1'\): '-0.1' must be finite and >= 0"),

@@ -5,15 +5,35 @@ Example (the paper's Figure 2 setting on the built-in mnist5k data)::
     renyi-cert attack --checkpoint runs/mnist5k-stn-sigma0.7-seed0.pt --attack pgd --norm linf \\
         --eps 0,0.1,0.2,0.3 --eot 16 --votes 100 --max 200 --out runs/attack-pgd-linf.tsv
 
+l1 attacks on a Laplace-smoothed model (the l1 cross-check of ``certify --noise laplace``)::
+
+    renyi-cert attack --checkpoint runs/mnist5k-gaussian-laplace-sigma0.5-seed0.pt --noise laplace \
+        --norm l1 --eps 0,1,2,3,4,5 --out runs/attack-pgd-l1.tsv
+
 For every eps it writes one TSV row (columns ``TSV_COLUMNS``) and, next to the TSV, a plot of
 robust accuracy against eps (``<out stem>.png`` and ``.pdf``, like the paper's Figures 2-3).
-Columns: ``attack norm eps``; ``sigma`` (judged model's noise); ``transfer`` (1 if crafted on
-``--transfer-from``) and ``source_sigma`` (noise the attack was crafted against); ``votes``
+Columns: ``attack norm eps``; ``sigma`` (scale of the judged model's noise); ``transfer`` (1 if
+crafted on ``--transfer-from``) and ``source_sigma`` (noise scale the attack was crafted against); ``votes``
 (judging majority vote), ``eot`` (noise draws per gradient; 0 for the gradient-free boundary
 attack), ``steps``; ``n``, ``n_robust``, ``robust_accuracy``; ``clean_accuracy`` (smoothed
 classifier at the clean inputs), ``base_clean_accuracy`` (base model, no noise);
 ``mean_perturbation_norm`` (mean ||x_eps - x|| in the attack's norm); ``seconds`` (wall time of
-the whole run, the same on every row).
+the whole run, the same on every row); ``noise`` and ``source_noise`` (the kinds of noise of the
+judged model and of the model the attack was crafted on: gaussian, laplace or uniform; the last
+columns, so the others keep their positions of earlier versions).
+
+Noise: ``--noise`` (gaussian, laplace or uniform; default: the checkpoint's training noise, its
+``noise`` entry, gaussian when it has none) is the smoothing noise of the judged model, drawn by
+the judging vote and by every EOT draw of the attacks; ``--sigma`` is its scale (Gaussian sigma,
+Laplace scale b, uniform half-width lambda; 0: no noise). A ``--transfer-from`` source is attacked
+under its own checkpoint's kind of noise, at ``--source-sigma`` or its checkpoint's sigma.
+
+Norms: ``--attack pgd`` takes ``--norm linf`` (default), ``l2`` or ``l1`` (the sparse l1 steps of
+Tramer & Boneh 2019 and the exact projection onto the l1 ball; ``--l1-quantile`` sets the fraction
+of coordinates each step leaves still, 0.99 by default); ``cw`` and ``boundary`` are l2 attacks.
+Default sizes: l_inf ``0,0.1,0.2,0.3``, l2 ``0,0.5,1,1.5,2,2.5,3``, l1 ``0,1,2,3,4,5`` (in [0, 1]
+pixel units, summed over the pixels: an l1 size of 5 moves e.g. 5 MNIST pixels from black to
+white, or 20 by a quarter).
 Robust accuracy is judged by the smoothed classifier (majority vote over ``--votes`` noise
 draws, default 100) at the clean and at the attacked input; see
 ``renyi_cert_torch.attacks`` for how each attack's output becomes a point of size eps.
@@ -72,6 +92,7 @@ import torch
 from renyi_cert._cli import interruptible, parse_choice, parse_float_list, parse_int, parse_real
 from renyi_cert._figures import finish_accuracy_axes, new_figure, save_png_pdf
 from renyi_cert._files import OutputPathError, atomic_output, check_output_path, file_sha256
+from renyi_cert.noise import NOISES
 from renyi_cert.seeds import derive_seed
 
 from . import attacks
@@ -97,11 +118,15 @@ from .launch import launch, strip_separator, without_nproc
 __all__ = ["PROG", "DEFAULT_EPS", "DEFAULT_STEPS", "TSV_COLUMNS", "write_tsv", "plot_robust_accuracy", "main"]
 
 PROG = "renyi-cert attack"
-DEFAULT_EPS = {"linf": "0,0.1,0.2,0.3", "l2": "0,0.5,1,1.5,2,2.5,3"}
+DEFAULT_EPS = {"linf": "0,0.1,0.2,0.3", "l2": "0,0.5,1,1.5,2,2.5,3", "l1": "0,1,2,3,4,5"}
 DEFAULT_STEPS = {"pgd": 40, "cw": 100, "boundary": 1000}
 TSV_COLUMNS = ("attack", "norm", "eps", "sigma", "transfer", "source_sigma", "votes", "eot", "steps", "n",
                "n_robust", "robust_accuracy", "clean_accuracy", "base_clean_accuracy", "mean_perturbation_norm",
-               "seconds")
+               "seconds", "noise", "source_noise")
+#: How the plots name the norms.
+NORM_LABELS = {"linf": "ℓ∞", "l2": "ℓ2", "l1": "ℓ1"}
+#: How the plots' legends name each noise's scale.
+SCALE_SYMBOLS = {"gaussian": "σ", "laplace": "b", "uniform": "λ"}
 
 
 INTERRUPT_NOTE = "no output file is left half-written (results are written when the run completes)"
@@ -138,10 +163,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="train or test (default test)")
     p.add_argument("--data-root", default=None, help="folder with MNIST/raw or cifar-10-batches-py (default ./data)")
     p.add_argument("--attack", default="pgd", help="pgd, cw or boundary (default pgd)")
-    p.add_argument("--norm", default=None, help="linf or l2 (default linf for pgd; cw and boundary are l2)")
+    p.add_argument("--norm", default=None,
+                   help="linf, l2 or l1 (default linf for pgd; l1 for pgd only; cw and boundary are l2)")
     p.add_argument("--eps", default=None,
                    help=f"comma-separated attack sizes (default {DEFAULT_EPS['linf']} for linf, "
-                        f"{DEFAULT_EPS['l2']} for l2)")
+                        f"{DEFAULT_EPS['l2']} for l2, {DEFAULT_EPS['l1']} for l1)")
+    p.add_argument("--l1-quantile", default=None,
+                   help="pgd-l1: each step moves the coordinates whose |gradient| is at or above this quantile "
+                        f"(in [0, 1); default {attacks.DEFAULT_L1_QUANTILE:g}: the top 1 %%)")
     p.add_argument("--steps", default=None,
                    help="iterations (default: pgd 40, cw 100 per binary-search round, boundary 1000)")
     p.add_argument("--step-size", default=None,
@@ -156,7 +185,12 @@ def _build_parser() -> argparse.ArgumentParser:
                         "else 1)")
     p.add_argument("--votes", default=str(attacks.DEFAULT_VOTES),
                    help=f"noise draws of the judging majority vote (default {attacks.DEFAULT_VOTES})")
-    p.add_argument("--sigma", default=None, help="noise level of the judged model (default: the checkpoint's)")
+    p.add_argument("--noise", default=None,
+                   help=f"smoothing noise of the judged model: {', '.join(NOISES)} (default: the checkpoint's "
+                        "training noise, gaussian if it names none)")
+    p.add_argument("--sigma", default=None,
+                   help="scale of the judged model's noise: gaussian sigma, laplace scale, uniform half-width "
+                        "(default: the checkpoint's sigma; 0: no noise)")
     p.add_argument("--max", default=None, help="attack only the first N examples of the split")
     p.add_argument("--seed", default="0", help="seed of all attack and vote randomness (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -192,7 +226,7 @@ def _attack_flags(args) -> dict:
     """The attack, its norm, sizes and parameters (ValueError naming the flag)."""
     s = {"attack": parse_choice("--attack", args.attack, attacks.ATTACKS)}
     norm = args.norm if args.norm is not None else ("linf" if s["attack"] == "pgd" else "l2")
-    s["norm"] = parse_choice("--norm", norm, attacks.NORMS)
+    s["norm"] = parse_choice("--norm", norm, attacks.PGD_NORMS)
     if s["attack"] != "pgd" and s["norm"] != "l2":
         raise ValueError(f"--norm ({s['norm']!r}) must be l2 for --attack {s['attack']} (an l2 attack)")
     eps = args.eps if args.eps is not None else DEFAULT_EPS[s["norm"]]
@@ -206,12 +240,27 @@ def _attack_flags(args) -> dict:
     s["binary_search_steps"] = parse_int("--binary-search-steps", args.binary_search_steps)
     s["query_votes"] = parse_int("--query-votes", args.query_votes)
     s["eot"] = _optional(parse_int, "--eot", args.eot)
+    s["l1_quantile"] = _l1_quantile(args, s)
     return s
+
+
+def _l1_quantile(args, s: dict) -> float:
+    """``--l1-quantile`` (in [0, 1); only with ``--attack pgd --norm l1``), or its default."""
+    if args.l1_quantile is None:
+        return attacks.DEFAULT_L1_QUANTILE
+    if (s["attack"], s["norm"]) != ("pgd", "l1"):
+        raise ValueError(f"--l1-quantile ({args.l1_quantile!r}) applies to --attack pgd --norm l1 only, "
+                         f"not to --attack {s['attack']} --norm {s['norm']}")
+    q = parse_real("--l1-quantile", args.l1_quantile, 0.0)
+    if q >= 1.0:
+        raise ValueError(f"--l1-quantile ({args.l1_quantile!r}) must be < 1 (a quantile in [0, 1) of |gradient|)")
+    return q
 
 
 def _run_flags(args) -> dict:
     """Noise levels, votes, data and batching (ValueError naming the flag)."""
     s = {"votes": parse_int("--votes", args.votes),
+         "noise": _optional(parse_choice, "--noise", args.noise, tuple(NOISES)),
          "sigma": _optional(parse_real, "--sigma", args.sigma, 0.0),
          "source_sigma": _optional(parse_real, "--source-sigma", args.source_sigma, 0.0)}
     if s["source_sigma"] is not None and args.transfer_from is None:
@@ -277,6 +326,20 @@ def _config_sigma(flag: str, cfg: dict) -> float:
     return v
 
 
+def _config_noise(flag: str, cfg: dict) -> str:
+    """The checkpoint's kind of training noise (its ``noise`` entry; gaussian when it has none)."""
+    name = cfg.get("noise") or "gaussian"
+    if name not in NOISES:
+        raise _FlagError(f"{flag}: the checkpoint's noise ({name!r}) must be one of {', '.join(NOISES)}; "
+                         "pass --noise")
+    return name
+
+
+def _noise(name: str, scale: float):
+    """What the attacks take for ``sigma``: the float scale for Gaussian noise (or no noise), else the noise."""
+    return scale if name == "gaussian" or scale == 0.0 else NOISES[name](scale)
+
+
 @dataclass
 class _Setup:
     """Everything a run needs once its flags and checkpoints are checked."""
@@ -288,6 +351,13 @@ class _Setup:
     source_sigma: float | None
     dataset: str
     out: Path
+    noise: str = "gaussian"               # the judged model's kind of noise (sigma is its scale)
+    source_noise: str | None = None       # the --transfer-from model's kind of noise
+
+    @property
+    def attacked_noise(self) -> str:
+        """The kind of noise of the model the attack is crafted on."""
+        return self.noise if self.source_noise is None else self.source_noise
 
 
 def _setup(args, s: dict, workers: Workers = SINGLE) -> _Setup:
@@ -297,10 +367,12 @@ def _setup(args, s: dict, workers: Workers = SINGLE) -> _Setup:
         _check_out(args.out, args.force)
     model, cfg = _load("--checkpoint", args.checkpoint, s["device"], args.trust_arch_import)
     sigma = s["sigma"] if s["sigma"] is not None else _config_sigma("--checkpoint", cfg)
-    source_model, source_sigma = None, None
+    noise = s["noise"] if s["noise"] is not None else _config_noise("--checkpoint", cfg)
+    source_model, source_sigma, source_noise = None, None, None
     if args.transfer_from is not None:
         source_model, scfg = _load("--transfer-from", args.transfer_from, s["device"], args.trust_arch_import)
         source_sigma = s["source_sigma"] if s["source_sigma"] is not None else _config_sigma("--transfer-from", scfg)
+        source_noise = _config_noise("--transfer-from", scfg)
     dataset = args.dataset if args.dataset is not None else cfg.get("dataset")
     if dataset is None:
         raise _FlagError(f"--checkpoint ({args.checkpoint!r}) does not name its dataset; pass --dataset")
@@ -312,10 +384,11 @@ def _setup(args, s: dict, workers: Workers = SINGLE) -> _Setup:
     if args.out is not None:
         out = Path(args.out)
     else:
-        out = Path("runs") / f"attack-{s['attack']}-{s['norm']}-sigma{sigma:g}.tsv"
+        kind = "" if noise == "gaussian" else f"{noise}-"
+        out = Path("runs") / f"attack-{s['attack']}-{s['norm']}-{kind}sigma{sigma:g}.tsv"
         if workers.is_main:
             out = _check_out(out, args.force)
-    return _Setup(s, model, sigma, source_model, source_sigma, dataset, out)
+    return _Setup(s, model, sigma, source_model, source_sigma, dataset, out, noise, source_noise)
 
 
 def _attack_config(setup: _Setup, args, eot: int):
@@ -324,7 +397,8 @@ def _attack_config(setup: _Setup, args, eot: int):
     s = setup.s
     if s["attack"] == "pgd":
         return attacks.PGD(norm=s["norm"], steps=s["steps"], step_size=s["step_size"],
-                           random_start=not args.no_random_start, loss=s["loss"], eot=eot)
+                           random_start=not args.no_random_start, loss=s["loss"], eot=eot,
+                           l1_quantile=s["l1_quantile"])
     if s["attack"] == "cw":
         return attacks.CarliniWagner(kappa=s["kappa"], steps=s["steps"], binary_search_steps=s["binary_search_steps"],
                                      lr=s["step_size"] if s["step_size"] is not None else 0.05, eot=eot)
@@ -358,6 +432,7 @@ def _rows(results, setup: _Setup, eot: int, seconds: float) -> list[dict]:
         "steps": setup.s["steps"], "n": r.n, "n_robust": r.n_robust, "robust_accuracy": r.robust_accuracy,
         "clean_accuracy": r.clean_accuracy, "base_clean_accuracy": r.base_clean_accuracy,
         "mean_perturbation_norm": r.mean_perturbation_norm, "seconds": seconds,
+        "noise": setup.noise, "source_noise": setup.attacked_noise,
     } for r in results]
 
 
@@ -381,7 +456,7 @@ def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
     norm = rows[0]["norm"]
-    ax.set_xlabel(f"attack size eps ({'ℓ∞' if norm == 'linf' else 'ℓ2'}, [0,1] pixel units)")
+    ax.set_xlabel(f"attack size eps ({NORM_LABELS.get(norm, norm)}, [0,1] pixel units)")
     ax.set_ylabel("robust accuracy (smoothed classifier)")
     finish_accuracy_axes(fig, ax, title=title)
     return save_png_pdf(fig, out_stem)
@@ -389,12 +464,18 @@ def plot_robust_accuracy(rows, out_stem, *, label: str, title: str | None = None
 
 def _plot(rows, setup: _Setup, split: str, n: int) -> tuple[str, str]:
     s, sigma = setup.s, setup.sigma
-    label = f"{s['attack']}-{s['norm']}, σ = {sigma:g}"
+    label = f"{s['attack']}-{s['norm']}, {_scale_label(setup.noise, sigma)}"
     if setup.source_model is not None:
-        label += f" (transfer from σ = {setup.source_sigma:g})"
+        label += f" (transfer from {_scale_label(setup.attacked_noise, setup.source_sigma)})"
     stem = setup.out.with_suffix("") if setup.out.suffix else setup.out
     judge = f"{s['votes']} votes" if sigma > 0 else "no noise"
     return plot_robust_accuracy(rows, stem, label=label, title=f"{setup.dataset} {split}, n = {n}, {judge}")
+
+
+def _scale_label(noise: str, scale: float) -> str:
+    """``σ = 0.5`` for Gaussian noise, ``laplace b = 0.5`` or ``uniform λ = 0.5`` for the others."""
+    prefix = "" if noise == "gaussian" else f"{noise} "
+    return f"{prefix}{SCALE_SYMBOLS[noise]} = {scale:g}"
 
 
 # ------------------------------------------------------------------------------------ main
@@ -417,9 +498,10 @@ def _attack_block(setup: _Setup, attack, x: torch.Tensor, y: torch.Tensor, block
     generator; their :class:`attacks.RobustAccuracy` per eps, as dicts."""
     s = setup.s
     generator = torch.Generator(device=s["device"]).manual_seed(derive_seed(s["seed"], block))
+    source_sigma = None if setup.source_sigma is None else _noise(setup.attacked_noise, setup.source_sigma)
     results = attacks.robust_accuracy(setup.model, x[start:stop].to(s["device"]), y[start:stop].to(s["device"]),
-                                      setup.sigma, attack=attack, eps_list=s["eps"], votes=s["votes"],
-                                      source_model=setup.source_model, source_sigma=setup.source_sigma,
+                                      _noise(setup.noise, setup.sigma), attack=attack, eps_list=s["eps"],
+                                      votes=s["votes"], source_model=setup.source_model, source_sigma=source_sigma,
                                       generator=generator, attack_batch=s["attack_batch"],
                                       batch_size=s["batch_size"], progress=False)
     return [dataclasses.asdict(r) for r in results]
@@ -559,7 +641,8 @@ def _settle(workers: Workers, error: _Stop | None) -> None:
 def _shared_settings(args, setup: _Setup, eot: int, n: int) -> dict:
     """What every worker must agree on (:func:`renyi_cert_torch.distributed.check_same`)."""
     settings = {k: v for k, v in setup.s.items() if k not in ("device", "nproc", "timeout")}
-    settings.update(sigma=setup.sigma, source_sigma=setup.source_sigma, dataset=setup.dataset, split=args.split,
+    settings.update(sigma=setup.sigma, source_sigma=setup.source_sigma, noise_used=setup.noise,
+                    source_noise_used=setup.attacked_noise, dataset=setup.dataset, split=args.split,
                     examples=n, eot_used=eot, random_start=not args.no_random_start,
                     device_type=setup.s["device"].type, checkpoint_sha256=file_sha256(args.checkpoint),
                     transfer_from_sha256=None if args.transfer_from is None else file_sha256(args.transfer_from))

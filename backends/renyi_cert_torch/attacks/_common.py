@@ -6,22 +6,35 @@ Package-internal: the public names are re-exported by :mod:`renyi_cert_torch.att
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence, cast
+from typing import Callable, Iterable, Iterator, Sequence, Union, cast
 
 import torch
 from torch import nn
 
 from renyi_cert._validate import check_real
+from renyi_cert.noise import Gaussian, Laplace, Uniform, scale_of
 
+from ..smoothing import draw_noise
+
+#: The norms of every attack (and of adversarial training, :mod:`renyi_cert_torch.train_config`).
 NORMS = ("linf", "l2")
+#: The norms of PGD and of the geometry helpers: :data:`NORMS` and the l1 norm (sparse l1 steps).
+PGD_NORMS = NORMS + ("l1",)
 LOSSES = ("ce", "margin")
 ATTACKS = ("pgd", "cw", "boundary")
 
 DEFAULT_VOTES = 100          # noise draws of the smoothed classifier's majority vote (evaluation)
 DEFAULT_EOT = 16             # noise draws per gradient (EOT) when the attacked model is noisy (sigma > 0)
 DEFAULT_BATCH_SIZE = 1000    # images per forward pass
+#: PGD-l1: each step moves the coordinates whose |gradient| is in the top 1 % (Tramer & Boneh's 99th
+#: percentile, their SLIDE attack); see :func:`renyi_cert_torch.attacks.projected_gradient.pgd`.
+DEFAULT_L1_QUANTILE = 0.99
 
-__all__ = ["NORMS", "LOSSES", "ATTACKS", "DEFAULT_VOTES", "DEFAULT_EOT", "DEFAULT_BATCH_SIZE", "MinNormResult"]
+#: A noise of :mod:`renyi_cert.noise`, accepted by the attacks wherever they take ``sigma``.
+Noise = Union[Gaussian, Laplace, Uniform]
+
+__all__ = ["NORMS", "PGD_NORMS", "LOSSES", "ATTACKS", "DEFAULT_VOTES", "DEFAULT_EOT", "DEFAULT_BATCH_SIZE",
+           "DEFAULT_L1_QUANTILE", "MinNormResult"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,11 +103,40 @@ def _check_labels(y: torch.Tensor, num_classes: int) -> None:
         raise ValueError(f"y ({int(y.max())}) must be a class index < {num_classes} (the model's number of outputs)")
 
 
-def _eot_draws(eot: int | None, sigma: float) -> int:
+def _eot_draws(eot: int | None, noise: Noise | None) -> int:
     """Noise draws per EOT gradient: 1 without noise, else ``eot`` (``None``: ``DEFAULT_EOT``)."""
-    if sigma == 0.0:
+    if noise is None:
         return 1
     return DEFAULT_EOT if eot is None else eot
+
+
+def _check_noise(name: str, sigma: object) -> Noise | None:
+    """The smoothing noise ``sigma`` stands for: None (no noise) or a :mod:`renyi_cert.noise` noise.
+
+    A :class:`~renyi_cert.noise.Gaussian`, :class:`~renyi_cert.noise.Laplace` or
+    :class:`~renyi_cert.noise.Uniform` is taken as it is; a real number sigma >= 0 means Gaussian
+    noise N(0, sigma^2 I), and sigma = 0 no noise at all (None).
+    """
+    if isinstance(sigma, (Gaussian, Laplace, Uniform)):
+        return sigma
+    try:
+        value = check_real(name, sigma, minimum=0.0)
+    except ValueError as exc:
+        if "must be a real number" not in str(exc):
+            raise
+        raise ValueError(f"{name} ({sigma!r}) must be a real number >= 0 or a renyi_cert.noise noise "
+                         "(Gaussian, Laplace or Uniform)") from None
+    return Gaussian(value) if value > 0.0 else None
+
+
+def _noise_scale(noise: Noise | None) -> float:
+    """The scale of ``noise`` (Gaussian sigma, Laplace scale, uniform half-width); 0 for no noise."""
+    return 0.0 if noise is None else scale_of(noise)
+
+
+def _noise_name(sigma: object) -> str:
+    """The kind of noise ``sigma`` stands for (already checked): a noise's name, "gaussian" for a number."""
+    return sigma.name if isinstance(sigma, (Gaussian, Laplace, Uniform)) else "gaussian"
 
 
 # ----------------------------------------------------------------------------------- noise
@@ -110,6 +152,21 @@ def _rand(shape: Sequence[int], like: torch.Tensor, generator: torch.Generator) 
     """Uniform [0, 1) noise from ``generator`` (advancing it), moved to ``like``'s device."""
     z = torch.rand(tuple(shape), generator=generator, device=generator.device, dtype=like.dtype)
     return z.to(like.device)
+
+
+def _sample_noise(noise: Noise, shape: Sequence[int], like: torch.Tensor, generator: torch.Generator,
+                  randn: Callable[..., torch.Tensor] = _randn) -> torch.Tensor:
+    """One draw of ``noise`` of ``shape`` from ``generator`` (advancing it), on ``like``'s device and dtype.
+
+    Gaussian noise is ``sigma * randn(shape, like, generator)``: exactly the draws of a float
+    sigma (``randn`` is the caller's :func:`_randn`, so that a module's own name can be replaced).
+    Laplace and uniform noise are drawn by :func:`renyi_cert_torch.smoothing.draw_noise` on the
+    generator's device (Laplace: the difference of two exponential draws), then moved.
+    """
+    if isinstance(noise, Gaussian):
+        return noise.sigma * randn(shape, like, generator)
+    z = torch.empty(tuple(shape), device=generator.device, dtype=like.dtype)
+    return draw_noise(z, noise, generator).to(like.device)
 
 
 # ----------------------------------------------------------------------------------- forward passes

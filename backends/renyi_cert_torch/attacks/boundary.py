@@ -19,7 +19,7 @@ from torch import nn
 from renyi_cert._validate import check_positive_int, check_real
 
 from ..devices import check_generator
-from ._common import DEFAULT_BATCH_SIZE, MinNormResult, _check_inputs, _rand, _randn
+from ._common import DEFAULT_BATCH_SIZE, MinNormResult, Noise, _check_inputs, _check_noise, _rand, _randn
 from .geometry import _bcast, _flat_norm
 from .voting import smoothed_predict
 
@@ -55,7 +55,8 @@ class Boundary:
                            check_real("step_adaptation", self.step_adaptation, minimum=1.0, strict=True))
 
 
-def boundary_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.0, steps: int = 1000,
+def boundary_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float | Noise = 0.0,
+                    steps: int = 1000,
                     query_votes: int = 25, spherical_step: float = 0.01, source_step: float = 0.01,
                     step_adaptation: float = 1.5, adapt_every: int = 20, init_trials: int = 50,
                     line_search_steps: int = 20, starts: torch.Tensor | None = None,
@@ -88,8 +89,8 @@ def boundary_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma
 
     Parameters
     ----------
-    sigma : float
-        Noise level of the attacked smoothed classifier (>= 0).
+    sigma : float or renyi_cert.noise.Gaussian, Laplace or Uniform
+        Gaussian noise level of the attacked smoothed classifier (>= 0), or its noise.
     steps, query_votes, adapt_every, init_trials, line_search_steps : int
         >= 1.
     spherical_step, source_step : float
@@ -108,12 +109,12 @@ def boundary_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma
     cfg = Boundary(steps=steps, query_votes=query_votes, spherical_step=spherical_step, source_step=source_step,
                    step_adaptation=step_adaptation, adapt_every=adapt_every, init_trials=init_trials,
                    line_search_steps=line_search_steps)
-    sigma = check_real("sigma", sigma, minimum=0.0)
+    noise = _check_noise("sigma", sigma)
     batch_size = check_positive_int("batch_size", batch_size)
     _check_inputs(x, y)
     _check_starts(starts, x)
     generator = check_generator(generator, x.device, create=True)
-    return _boundary(model, x.detach(), y, sigma, cfg, starts, generator, batch_size)
+    return _boundary(model, x.detach(), y, noise, cfg, starts, generator, batch_size)
 
 
 def _check_starts(starts: torch.Tensor | None, x: torch.Tensor) -> None:
@@ -130,11 +131,12 @@ def _check_starts(starts: torch.Tensor | None, x: torch.Tensor) -> None:
 class _Oracle:
     """The attack's only access to the model: "is z[i] adversarial for example idx[i]?", counting queries."""
 
-    def __init__(self, model: nn.Module, y: torch.Tensor, sigma: float, votes: int, generator: torch.Generator,
-                 batch_size: int):
-        self.model, self.y, self.sigma, self.votes = model, y, sigma, votes
+    def __init__(self, model: nn.Module, y: torch.Tensor, noise: Noise | None, votes: int,
+                 generator: torch.Generator, batch_size: int):
+        self.model, self.y, self.votes = model, y, votes
+        self.sigma = 0.0 if noise is None else noise   # what smoothed_predict takes
         self.generator, self.batch_size = generator, batch_size
-        self.per_query = votes if sigma > 0 else 1
+        self.per_query = votes if noise is not None else 1
         self.queries = 0   # forward passes per example so far
 
     def __call__(self, z: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -147,10 +149,11 @@ class _Oracle:
 
 
 @torch.no_grad()
-def _boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, cfg: Boundary,
+def _boundary(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: Noise | None, cfg: Boundary,
               starts: torch.Tensor | None, generator: torch.Generator, batch_size: int) -> MinNormResult:
-    """Unvalidated core of :func:`boundary_attack`: find a start, then walk from it towards x."""
-    oracle = _Oracle(model, y, sigma, cfg.query_votes, generator, batch_size)
+    """Unvalidated core of :func:`boundary_attack`: find a start, then walk from it towards x
+    (``noise`` None: no noise)."""
+    oracle = _Oracle(model, y, noise, cfg.query_votes, generator, batch_size)
     best, best_dist = _find_start(oracle, x, starts, cfg, generator)
     found = torch.isfinite(best_dist)
     if not bool(found.all()):

@@ -16,7 +16,7 @@ from torch import nn
 from renyi_cert._validate import check_positive_int, check_real
 
 from ..devices import check_generator
-from ._common import DEFAULT_BATCH_SIZE, MinNormResult, _check_inputs, _eot_draws
+from ._common import DEFAULT_BATCH_SIZE, MinNormResult, Noise, _check_inputs, _check_noise, _eot_draws
 from .eot import _eot
 from .geometry import _bcast, _flat_norm
 
@@ -47,14 +47,14 @@ class CarliniWagner:
             object.__setattr__(self, "eot", check_positive_int("eot", self.eot))
 
 
-def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.0,
+def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sigma: float | Noise = 0.0,
                       kappa: float = 0.0, steps: int = 100, binary_search_steps: int = 5,
                       initial_const: float = 1.0, lr: float = 0.05, eot: int | None = None, targeted: bool = False,
                       generator: torch.Generator | None = None,
                       batch_size: int = DEFAULT_BATCH_SIZE) -> MinNormResult:
     """Carlini & Wagner's l2 attack (2017) on the noisy classifier, with EOT gradients.
 
-    Minimises ``||x' - x||_2^2 + c * E_xi[max(Z_y(x' + sigma xi) - max_{j != y} Z_j(...), -kappa)]``
+    Minimises ``||x' - x||_2^2 + c * E_xi[max(Z_y(x' + xi) - max_{j != y} Z_j(...), -kappa)]``
     (untargeted; targeted: ``max(max_{j != t} Z_j - Z_t, -kappa)``) over x' = (tanh(w) + 1) / 2,
     which keeps x' in [0, 1] (the box reparametrisation), with Adam on w (learning rate ``lr``,
     ``steps`` iterations per round). The expectation is the mean over ``eot`` fresh noise draws,
@@ -83,18 +83,19 @@ def carlini_wagner_l2(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, sig
     """
     cfg = CarliniWagner(kappa=kappa, steps=steps, binary_search_steps=binary_search_steps,
                         initial_const=initial_const, lr=lr, eot=eot)
-    sigma = check_real("sigma", sigma, minimum=0.0)
+    noise = _check_noise("sigma", sigma)
     batch_size = check_positive_int("batch_size", batch_size)
     _check_inputs(x, y)
     generator = check_generator(generator, x.device, create=True)
-    return _cw(model, x.detach(), y, sigma, cfg, bool(targeted), generator, batch_size)
+    return _cw(model, x.detach(), y, noise, cfg, bool(targeted), generator, batch_size)
 
 
-def _cw(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, cfg: CarliniWagner, targeted: bool,
-        generator: torch.Generator, batch_size: int) -> MinNormResult:
-    """Unvalidated core of :func:`carlini_wagner_l2`: the binary search over c around Adam rounds."""
+def _cw(model: nn.Module, x: torch.Tensor, y: torch.Tensor, noise: Noise | None, cfg: CarliniWagner,
+        targeted: bool, generator: torch.Generator, batch_size: int) -> MinNormResult:
+    """Unvalidated core of :func:`carlini_wagner_l2`: the binary search over c around Adam rounds
+    (``noise`` None: no noise)."""
     b = len(x)
-    draws = _eot_draws(cfg.eot, sigma)
+    draws = _eot_draws(cfg.eot, noise)
     # w with (tanh(w) + 1) / 2 == x up to a 1e-6 shrink that keeps atanh finite at 0 and 1.
     w0 = torch.atanh((2.0 * x - 1.0) * (1.0 - 1e-6))
     lower = torch.zeros(b, dtype=x.dtype, device=x.device)
@@ -109,7 +110,7 @@ def _cw(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, cfg: C
         round_success = torch.zeros(b, dtype=torch.bool, device=x.device)
         for _ in range(cfg.steps):
             xp = (torch.tanh(w.detach()) + 1.0) / 2.0
-            e = _eot(model, xp, y, sigma, draws, "margin", cfg.kappa, targeted, generator, batch_size)
+            e = _eot(model, xp, y, noise, draws, "margin", cfg.kappa, targeted, generator, batch_size)
             # Current point: record successes before the update (the point whose decision was seen).
             ok = e.success > 0.5
             dist = _flat_norm(xp - x, "l2")

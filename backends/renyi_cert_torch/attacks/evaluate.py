@@ -4,8 +4,8 @@ An example counts as robust at eps iff the smoothed classifier is correct **both
 and at the attacked point x_eps (x itself lies in every eps-ball, so a clean error is an
 adversarial example of size 0). How x_eps is made:
 
-* PGD is run separately for every eps (with step size ``step_size`` or 2.5 eps / steps); x_eps is
-  its last iterate. eps = 0 gives x_eps = x without running the attack.
+* PGD (l_inf, l2 or l1) is run separately for every eps (with step size ``step_size`` or
+  2.5 eps / steps); x_eps is its last iterate. eps = 0 gives x_eps = x without running the attack.
 * The minimum-norm attacks (C&W, Boundary) are run once per example; their perturbation delta
   (the smallest successful one, or for C&W the last iterate of the last binary-search round when
   no round succeeded, or delta = 0 when the Boundary attack found no starting point) is
@@ -16,6 +16,10 @@ adversarial example of size 0). How x_eps is made:
   then judged like any other point -- the truncated point may still fool the smoothed classifier.
 * Transfer (black box): with ``source_model`` the attack is crafted on one model (e.g. the
   undefended one, ``source_sigma = 0``) and judged on another.
+
+The smoothing noise is Gaussian N(0, sigma^2 I) for a number ``sigma``, or any
+:mod:`renyi_cert.noise` noise (``Laplace(b)``, ``Uniform(lambda)``, ``Gaussian(sigma)``) given in
+its place; it is used for the EOT draws of the attacks and for the judging vote alike.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from typing import Any, Iterator, Sequence, Union
 import torch
 from torch import nn
 
-from renyi_cert._validate import check_choice, check_positive_int, check_real
+from renyi_cert._validate import check_choice, check_positive_int
 
 from ..devices import check_generator
 from ..modes import eval_mode
 from ..smoothing import check_finite_logits
-from ._common import (ATTACKS, DEFAULT_BATCH_SIZE, DEFAULT_VOTES, NORMS, _check_eps_list, _check_inputs,
-                      _check_labels, _forward)
+from ._common import (ATTACKS, DEFAULT_BATCH_SIZE, DEFAULT_VOTES, PGD_NORMS, Noise, _check_eps_list, _check_inputs,
+                      _check_labels, _check_noise, _forward, _noise_name, _noise_scale)
 from .boundary import Boundary, _boundary
 from .carlini_wagner import CarliniWagner, _cw
 from .geometry import _flat_norm, truncate_l2
@@ -57,11 +61,12 @@ class RobustAccuracy:
     attack : str
         "pgd", "cw" or "boundary".
     norm : str
-        "linf" or "l2".
+        "linf", "l2" or "l1".
     eps : float
         Attack size.
     sigma : float
-        Noise level of the judged (target) model.
+        Noise scale of the judged (target) model (Gaussian sigma, Laplace scale, uniform
+        half-width; 0 = no noise).
     votes : int
         Noise draws of the judging majority vote.
     n : int
@@ -79,7 +84,12 @@ class RobustAccuracy:
     transfer : bool
         Whether the attack was crafted on another model (``source_model``).
     source_sigma : float
-        Noise level the attack was crafted against (== sigma without transfer).
+        Noise scale the attack was crafted against (== sigma without transfer).
+    noise : str
+        The judged model's kind of noise: "gaussian" (also for a number sigma), "laplace" or
+        "uniform".
+    source_noise : str
+        The kind of noise the attack was crafted against.
     """
 
     attack: str
@@ -95,12 +105,14 @@ class RobustAccuracy:
     mean_perturbation_norm: float
     transfer: bool
     source_sigma: float
+    noise: str = "gaussian"
+    source_noise: str = "gaussian"
 
 
-def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float, *,
+def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: float | Noise, *,
                     attack: str | AttackSettings = "pgd", eps_list: float | Sequence[float] = (0.0,),
                     norm: str | None = None, votes: int = DEFAULT_VOTES, source_model: nn.Module | None = None,
-                    source_sigma: float | None = None, generator: torch.Generator | None = None,
+                    source_sigma: float | Noise | None = None, generator: torch.Generator | None = None,
                     attack_batch: int = 100, batch_size: int = DEFAULT_BATCH_SIZE,
                     progress: bool = False) -> tuple[RobustAccuracy, ...]:
     """Robust accuracy of the smoothed classifier (majority vote of ``votes`` draws) against an attack.
@@ -116,8 +128,9 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: f
         The judged (target) base classifier.
     x, y : torch.Tensor
         Inputs (N, ...) in [0, 1]; int64 labels (N,).
-    sigma : float
-        Noise level of the judged smoothed classifier (>= 0; 0 = undefended).
+    sigma : float or renyi_cert.noise.Gaussian, Laplace or Uniform
+        Noise of the judged smoothed classifier: a Gaussian noise level (>= 0; 0 = undefended) or
+        the noise itself (e.g. ``Laplace(0.5)``).
     attack : {"pgd", "cw", "boundary"} or PGD / CarliniWagner / Boundary
         A name (default settings) or a settings object. PGD and C&W average every gradient over
         ``eot`` noise draws; by default (``eot=None``) ``DEFAULT_EOT`` (16) draws when the
@@ -126,16 +139,16 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: f
         logged warning.
     eps_list : sequence of float
         Attack sizes (>= 0), in ``attack``'s norm.
-    norm : {"linf", "l2"}, optional
+    norm : {"linf", "l2", "l1"}, optional
         With a name: PGD's norm (default "linf"); C&W and Boundary accept only "l2". Must
         agree with a settings object's norm.
     votes : int
         Noise draws of the judging vote (default 100).
     source_model : torch.nn.Module, optional
         Transfer (black-box) setting: craft the attack on this model instead of ``model``.
-    source_sigma : float, optional
-        Noise level the attack is crafted against; default ``sigma`` without ``source_model``
-        and 0 (undefended) with it.
+    source_sigma : float or renyi_cert.noise noise, optional
+        Noise the attack is crafted against (as ``sigma``); default ``sigma`` without
+        ``source_model`` and 0 (undefended) with it.
     generator : torch.Generator, optional
         Source of all randomness (attacks and votes), on x's device type.
     attack_batch : int
@@ -150,7 +163,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: f
     tuple of RobustAccuracy
         One per eps, in the order of ``eps_list``.
     """
-    sigma = check_real("sigma", sigma, minimum=0.0)
+    noise = _check_noise("sigma", sigma)
     cfg = _attack_settings(attack, norm)
     eps_tuple = _check_eps_list(eps_list)
     votes = check_positive_int("votes", votes)
@@ -160,11 +173,11 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigma: f
     if len(x) == 0:
         raise ValueError("x must contain at least one example (got 0)")
     transfer = source_model is not None
-    source_sigma = check_real("source_sigma", (0.0 if transfer else sigma) if source_sigma is None else source_sigma,
-                              minimum=0.0)
-    _warn_if_single_draw(cfg, source_sigma)
-    run = _Run(model=model, source=source_model if source_model is not None else model, sigma=sigma,
-               source_sigma=source_sigma,
+    source = (0.0 if transfer else sigma) if source_sigma is None else source_sigma
+    source_noise = _check_noise("source_sigma", source)
+    _warn_if_single_draw(cfg, source_noise)
+    run = _Run(model=model, source=source_model if source_model is not None else model, noise=noise,
+               source_noise=source_noise, names=(_noise_name(sigma), _noise_name(source)),
                cfg=cfg, eps=eps_tuple, votes=votes, generator=check_generator(generator, x.device, create=True),
                batch_size=batch_size)
     return _summaries(run, _tally(run, x, y, attack_batch, progress), transfer)
@@ -177,7 +190,7 @@ def _attack_settings(attack: str | AttackSettings, norm: str | None) -> AttackSe
     """The settings object of ``attack`` (a name with its default settings, or the object itself), checked against ``norm``."""
     if isinstance(attack, (PGD, CarliniWagner, Boundary)):
         if norm is not None:
-            check_choice("norm", norm, NORMS)
+            check_choice("norm", norm, PGD_NORMS)
             if norm != attack.norm:
                 raise ValueError(f"norm ({norm!r}) does not match the attack settings' norm ({attack.norm!r})")
         return attack
@@ -192,11 +205,12 @@ def _attack_settings(attack: str | AttackSettings, norm: str | None) -> AttackSe
                      "CarliniWagner or Boundary instance")
 
 
-def _warn_if_single_draw(cfg: AttackSettings, source_sigma: float) -> None:
+def _warn_if_single_draw(cfg: AttackSettings, source_noise: Noise | None) -> None:
     """Log a warning when a noisy model is attacked with an explicitly chosen single draw per gradient."""
-    if source_sigma > 0 and isinstance(cfg, (PGD, CarliniWagner)) and cfg.eot == 1:  # explicit (None = DEFAULT_EOT)
+    if source_noise is not None and isinstance(cfg, (PGD, CarliniWagner)) and cfg.eot == 1:  # explicit
         logger.warning("attacking a noisy model (sigma %g) with eot = 1: each gradient sees a single noise "
-                       "draw; expectation over transformation needs eot > 1 (e.g. 8-32)", source_sigma)
+                       "draw; expectation over transformation needs eot > 1 (e.g. 8-32)",
+                       _noise_scale(source_noise))
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,8 +219,9 @@ class _Run:
 
     model: nn.Module           # judged (target)
     source: nn.Module          # attacked (== model without transfer)
-    sigma: float
-    source_sigma: float
+    noise: Noise | None        # judged model's noise (None: no noise)
+    source_noise: Noise | None
+    names: tuple[str, str]     # the kinds of noise of the judged and the attacked model
     cfg: AttackSettings
     eps: tuple[float, ...]
     votes: int
@@ -215,7 +230,8 @@ class _Run:
 
     def vote(self, points: torch.Tensor) -> torch.Tensor:
         """The judging smoothed classifier's decisions at ``points``."""
-        return smoothed_predict(self.model, points, self.sigma, votes=self.votes, generator=self.generator,
+        sigma = 0.0 if self.noise is None else self.noise
+        return smoothed_predict(self.model, points, sigma, votes=self.votes, generator=self.generator,
                                 batch_size=self.batch_size)
 
 
@@ -278,18 +294,18 @@ def _base_correct(run: _Run, xb: torch.Tensor, yb: torch.Tensor, start: int, n: 
 
 def _attacked_points(run: _Run, xb: torch.Tensor, yb: torch.Tensor, bar: Any) -> list[torch.Tensor]:
     """The attacked point x_eps of every example of the batch, per eps (see the module docstring)."""
-    cfg, src, sigma, gen, bs = run.cfg, run.source, run.source_sigma, run.generator, run.batch_size
+    cfg, src, noise, gen, bs = run.cfg, run.source, run.source_noise, run.generator, run.batch_size
     if isinstance(cfg, PGD):
         points = []
         for eps in run.eps:
-            points.append(_pgd(src, xb, yb, eps, sigma, cfg, False, gen, bs))
+            points.append(_pgd(src, xb, yb, eps, noise, cfg, False, gen, bs))
             if bar is not None:
                 bar.update(1)
         return points
     if isinstance(cfg, CarliniWagner):
-        res = _cw(src, xb, yb, sigma, cfg, False, gen, bs)
+        res = _cw(src, xb, yb, noise, cfg, False, gen, bs)
     else:
-        res = _boundary(src, xb, yb, sigma, cfg, xb, gen, bs)
+        res = _boundary(src, xb, yb, noise, cfg, xb, gen, bs)
     if bar is not None:
         bar.update(1)
     delta = res.x_adv - xb
@@ -303,10 +319,11 @@ def _summaries(run: _Run, tally: _Tally, transfer: bool) -> tuple[RobustAccuracy
     for i, eps in enumerate(run.eps):
         k = int(tally.robust[i].sum())
         out.append(RobustAccuracy(
-            attack=run.cfg.name, norm=run.cfg.norm, eps=eps, sigma=run.sigma, votes=run.votes, n=n, n_robust=k,
+            attack=run.cfg.name, norm=run.cfg.norm, eps=eps, sigma=_noise_scale(run.noise), votes=run.votes, n=n,
+            n_robust=k,
             robust_accuracy=k / n, clean_accuracy=float(tally.clean_ok.double().mean()),
             base_clean_accuracy=float(tally.base_ok.double().mean()),
             mean_perturbation_norm=float(tally.norms[i].mean()), transfer=transfer,
-            source_sigma=run.source_sigma,
+            source_sigma=_noise_scale(run.source_noise), noise=run.names[0], source_noise=run.names[1],
         ))
     return tuple(out)
