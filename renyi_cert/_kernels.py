@@ -16,19 +16,35 @@ by ``s``; ``Phi(0) = 0``)
 
     M_{1-order} = G exp(-Phi(s)),
     A(s) = 1 - p1 - p2 + 2 M_{1-order} = q + 2 G exp(-Phi(s)),          q = (1 - p1) - p2,
-    D(s) = 1 - A(s) = 2 G exp(-Phi(s)) expm1(log cosh(w) + Phi(s)).
+    D(s) = 1 - A(s) = (sqrt p1 - sqrt p2)^2 + 2 G (1 - exp(-Phi(s)))     (order >= 1, s >= 0),
+    D(s) = 2 G exp(-Phi(s)) expm1(y),  y = log cosh(w) + Phi(s) = log(M_1 / M_{1-order}) >= 0
+                                                                         (order < 1, s < 0).
 
-Both A and D are sums or products of positive terms: neither suffers the cancellation of the
-literal ``1 - 2 (M_1 - M_{1-order})`` near ties (D is small) or far from them (A is small). The
-objective ``h(s) = -log A(s)`` is taken as ``-log1p(-D)`` when D < 1/2 and ``-log(A)`` otherwise.
+For s >= 0 (Phi >= 0) D is a sum of two non-negative terms, each to a few ulps: (sqrt p1 -
+sqrt p2)^2 is formed as (p1 - p2)^2 / (p1 + p2 + 2 G) (as total - 2 G when p2 < p1/100, where
+that cancels little) and 1 - exp(-Phi) as -expm1(-Phi); at s = 0 (the order -> 1 limit) D is the
+first term alone. A is a sum of positive terms. Neither suffers the cancellation of the literal
+``1 - 2 (M_1 - M_{1-order})`` near ties (D is small) or far from them (A is small), and, unlike
+the form 2 G e^{-Phi} expm1(log cosh w + Phi) (whose exponent carries an absolute error of a few
+ulps of log(p1/p2)/2), the error does not grow with log(p1/p2). For s < 0 and w > 1 the two terms
+of y, ~w each, cancel to ~log 2 (1/(-s) - 1); there y = K(-s w)/(-s) - K(w) with K(x) =
+log1p(tanh x) = log cosh x - x + log 2 (0 <= K < log 2), exactly, and 2 G e^{-Phi} = (p1 + p2)
+e^{-y}, so D = (p1 + p2)(1 - e^{-y}) without an error growing with w. (As order -> 0, y -> 0 and
+both forms of D = 2 (M_1 - M_{1-order}) lose digits in proportion to 1/order.) The objective
+``h(s) = -log A(s)`` is taken as ``-log1p(-D)`` when D < 1/2 and ``-log(A)`` otherwise. w is formed
+as log(p1/p2)/2 from the correctly rounded quotient (not as a difference of logs, which cancels
+when p1 and p2 are both tiny).
 
 The radius is ``sigma * sqrt(2 sup_{s>0} h(s)/(1+s))``. g(order) = h/(1+s) is unimodal (checked
 with mpmath over the domain; see the tests), so its maximiser is the unique root of
 ``F(s) = (1+s) h'(s) - h(s)`` (F has the sign of g'), or ``s = 0`` (order -> 1) when F(0) <= 0.
 We find the root with Newton's method on F using analytic first and second derivatives of Phi,
 safeguarded by a bracket (bisection when a step leaves it). Because g'(s*) = 0, an error e in s*
-changes g only by O(e^2): stopping when a bisection step is below 1e-7, or a Newton step below
-1e-4 (which leaves an O(1e-8) error in s), leaves g exact to rounding.
+changes g only by O(e^2): we stop when a bisection step is below 1e-7, or a Newton step below
+1e-4 (which leaves an O(1e-8) error in s), and, in both cases, the step's estimated gain in g,
+|g''| step^2 / 2 with g'' ~ F'/(1+s)^2, is below 1e-9 of g. The second test is scale-free: when
+p1 -> 1 and p2 is tiny, g varies on a scale in s (order - 1) of ~1e-3, where the first alone left
+under-claims up to ~1e-11 of the radius. Together they leave g exact to rounding.
 """
 
 from __future__ import annotations
@@ -64,6 +80,9 @@ _jit_parallel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 _S_TOL = 1e-7
 # ... or once a (quadratically convergent) Newton step is below this.
 _S_TOL_NEWTON = 1e-4
+# ... and (both) once the step's estimated relative gain in g is below this: the next (quadratically
+# convergent) iterate is then exact to rounding in g.
+_GAIN_TOL = 1e-9
 _MAX_ITER = 100
 # First Newton iterate: the maximising order lies in (1, 1.5] over the whole domain (mpmath survey).
 _S_START = 0.4
@@ -82,6 +101,8 @@ class PairTerms(NamedTuple):
     """``p1 + p2``."""
     log_cosh_w: float
     """``log cosh w``."""
+    gap_sq: float
+    """``(sqrt p1 - sqrt p2)^2 = p1 + p2 - 2 G``, without cancellation: D at order -> 1."""
 
 
 class Stationarity(NamedTuple):
@@ -110,23 +131,55 @@ def pair_terms(p1: float, p2: float) -> PairTerms:
     """The :class:`PairTerms` of 0 < p2 < p1, p1 + p2 <= 1 (+ rounding)."""
     total = p1 + p2
     if p2 < 0.5 * p1:
-        w = 0.5 * (math.log(p1) - math.log(p2))  # log ratio >= log 2: no cancellation
+        ratio = p1 / p2  # correctly rounded (> 2): log(ratio) is within an ulp or two of log(p1/p2)
+        if ratio < math.inf:
+            w = 0.5 * math.log(ratio)  # not log p1 - log p2, which cancels when both are tiny
+        else:
+            w = 0.5 * (math.log(p1) - math.log(p2))  # p1/p2 > 1.8e308: log ratio > 709 >~ |log p2|
     else:
         w = math.atanh((p1 - p2) / total)  # p1 - p2 is exact here (Sterbenz)
     geo_mean = math.sqrt(p1) * math.sqrt(p2)  # no underflow for tiny p1 * p2
+    if p2 < 0.01 * p1:
+        gap_sq = total - 2.0 * geo_mean  # 2 G < total / 5: little cancellation, ~1 ulp
+    else:
+        # (sqrt p1 - sqrt p2)^2 = (p1 - p2)^2 / (sqrt p1 + sqrt p2)^2 without cancellation; the
+        # denominator is total + 2 G (a sum of positive terms), and d/(...) <= 1 cannot underflow early
+        diff = p1 - p2
+        gap_sq = diff * (diff / (total + 2.0 * geo_mean))
     rest = (1.0 - p1) - p2
     if rest < 0.0:
         rest = 0.0  # p1 + p2 exceeds 1 only by rounding (validated by the caller): treat as 1
-    return PairTerms(w, geo_mean, rest, total, log_cosh(w))
+    return PairTerms(w, geo_mean, rest, total, log_cosh(w), gap_sq)
 
 
 @_jit
 def lemma1_at(s: float, pair: PairTerms) -> float:
     """h(s) = -log(1 - p1 - p2 + 2 M_{-s}(p1, p2)): the Lemma 1 bound at order = 1 + s (any sign)."""
     if s == 0.0:
-        phi = 0.0
-    else:
+        # order -> 1: D = (sqrt p1 - sqrt p2)^2, A = q + 2 G
+        d = pair.gap_sq
+        if d < 0.5:
+            return -math.log1p(-d)
+        return -math.log(pair.rest + 2.0 * pair.geo_mean)
+    if s > 0.0:
         phi = log_cosh(s * pair.w) / s
+        # D = (sqrt p1 - sqrt p2)^2 + 2 G (1 - e^{-Phi}): two terms >= 0 (Phi > 0)
+        d = pair.gap_sq - 2.0 * pair.geo_mean * math.expm1(-phi)
+        if d < 0.5:
+            return -math.log1p(-d)
+        return -math.log(pair.rest + 2.0 * pair.geo_mean * math.exp(-phi))
+    # order < 1 (Phi < 0): D = e expm1(y), e = 2 M_{-s}, y = log cosh w + Phi = log(M_1/M_{-s}) >= 0
+    if pair.w > 1.0:
+        # Far from ties the two terms of y are ~w each and cancel to ~log 2 (1/(-s) - 1); with
+        # K(x) = log1p(tanh x) = log cosh x - x + log 2 (0 <= K < log 2), y = K(-s w)/(-s) - K(w)
+        # exactly, and e = total e^{-y}: no error growing with w, and D = total (1 - e^{-y}).
+        u = -s
+        y = math.log1p(math.tanh(u * pair.w)) / u - math.log1p(math.tanh(pair.w))
+        d = -pair.total * math.expm1(-y)
+        if d < 0.5:
+            return -math.log1p(-d)
+        return -math.log(pair.rest + pair.total * math.exp(-y))
+    phi = log_cosh(s * pair.w) / s
     e = 2.0 * pair.geo_mean * math.exp(-phi)
     y = pair.log_cosh_w + phi
     if y > 30.0:
@@ -157,11 +210,7 @@ def _stationarity(s: float, pair: PairTerms) -> Stationarity:
     d2phi = k_x / (s * s * s)
     e = 2.0 * pair.geo_mean * math.exp(-phi)
     a = pair.rest + e
-    y = pair.log_cosh_w + phi
-    if y > 30.0:
-        d = pair.total - e
-    else:
-        d = e * math.expm1(y)
+    d = pair.gap_sq - 2.0 * pair.geo_mean * math.expm1(-phi)  # as in lemma1_at (s > 0)
     if d < 0.5:
         h = -math.log1p(-d)
     else:
@@ -183,7 +232,7 @@ def renyi_sup(p1: float, p2: float) -> tuple[float, float]:
     hi = math.inf
     s = _S_START
     for _ in range(_MAX_ITER):
-        f, df, _h = _stationarity(s, pair)
+        f, df, h = _stationarity(s, pair)
         if f > 0.0:
             lo = s
         else:
@@ -199,9 +248,15 @@ def renyi_sup(p1: float, p2: float) -> tuple[float, float]:
             else:
                 s_new = 0.5 * (lo + hi)
         step = abs(s_new - s)
+        # The step's own gain in g, |g''| step^2 / 2 relative to g (g'' ~ F'/(1+s)^2 near the root and
+        # g = h/(1+s)): g varies on a scale in s that shrinks as log(p1/p2) grows (down to ~1e-3 when
+        # p1 -> 1 and p2 is tiny, the maximising order then near 1), so a fixed step in s is not enough.
+        gain_ok = 0.5 * abs(df) * step * step <= _GAIN_TOL * (1.0 + s) * h
         s = s_new
         # A Newton step of size e leaves an error of O(e^2) in s, hence O(e^4) in g.
-        if (newton and step <= _S_TOL_NEWTON) or step <= _S_TOL * (1.0 + s) or hi - lo <= _S_TOL * (1.0 + s):
+        if gain_ok and (
+            (newton and step <= _S_TOL_NEWTON) or step <= _S_TOL * (1.0 + s) or hi - lo <= _S_TOL * (1.0 + s)
+        ):
             break
     g = lemma1_at(s, pair) / (1.0 + s)
     if g >= h0:
