@@ -522,8 +522,13 @@ def _draw_slices(ax, grid: ComparisonGrid) -> None:
         ax.plot(p1s, renyi_radius(p1s, p2s, grid.sigma), color="C0", ls=ls, label=f"Rényi, {label}")
         ax.plot(p1s, pixeldp_radius(p1s, p2s, grid.sigma), color="C3", ls=ls, label=f"PixelDP, {label}")
         ax.plot(p1s, cohen_radius(p1s, p2s, grid.sigma), color="C2", ls=ls, label=f"Cohen, {label}")
+    _finish_slices(ax, "certified radius")
+
+
+def _finish_slices(ax, ylabel: str) -> None:
+    """Axes, log scale, title, legend and grid of a slices panel."""
     ax.set_xlabel("p1")
-    ax.set_ylabel("certified radius")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.set_title("Slices")
     ax.legend(fontsize=7)
@@ -601,12 +606,7 @@ def _draw_laplace_slices(ax, grid: LaplaceGrid) -> None:
                            ("ten classes: p2 = (1 − p1)/9", (1.0 - p1s) / 9.0, "--")]:
         for bound, name, colour in [("renyi", "Rényi", "C0"), ("pixeldp", "PixelDP", "C3")]:
             ax.plot(p1s, lap.radius(p1s, p2s, bound=bound), color=colour, ls=ls, label=f"{name}, {label}")
-    ax.set_xlabel("p1")
-    ax.set_ylabel("certified ℓ1 radius")
-    ax.set_yscale("log")
-    ax.set_title("Slices")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    _finish_slices(ax, "certified ℓ1 radius")
 
 
 def laplace_figure(grid: LaplaceGrid):

@@ -22,13 +22,7 @@ from renyi_cert.analyze import (
     summarize,
 )
 
-PEER = Path(__file__).resolve().parents[1] / ".." / "shared" / "peer-data"
-COHEN_025 = PEER / "cohen2019-cifar10-resnet110-noise0.25-sigma0.25.tsv"
-COHEN_050 = PEER / "cohen2019-cifar10-resnet110-noise0.50-sigma0.50.tsv"
-needs_peer = pytest.mark.skipif(
-    not (COHEN_025.exists() and COHEN_050.exists()),
-    reason=f"Cohen et al.'s published logs not found in {PEER} (../shared/peer-data relative to the repository)",
-)
+from _peer import COHEN_025, COHEN_050, needs_peer  # noqa: E402
 
 OUR_HEADER = "idx\tlabel\tpredict\tradius\tcorrect\ttime\tp1_lower\tp2_upper\tradius_renyi\tradius_cohen\tradius_pixeldp"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import doctest
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,13 +28,7 @@ from renyi_cert.analyze.recertify import (
 )
 from renyi_cert.bounds import cohen_radius, pixeldp_radius, radius
 
-PEER = Path(__file__).resolve().parents[1] / ".." / "shared" / "peer-data"
-COHEN_025 = PEER / "cohen2019-cifar10-resnet110-noise0.25-sigma0.25.tsv"
-COHEN_050 = PEER / "cohen2019-cifar10-resnet110-noise0.50-sigma0.50.tsv"
-needs_peer = pytest.mark.skipif(
-    not (COHEN_025.exists() and COHEN_050.exists()),
-    reason=f"Cohen et al.'s published logs not found in {PEER} (../shared/peer-data relative to the repository)",
-)
+from _peer import COHEN_025, COHEN_050, needs_peer  # noqa: E402
 
 HEADER = "idx\tlabel\tpredict\tradius\tcorrect\ttime"
 # A Cohen-format log at sigma 0.5: printed radii with 3 significant digits as certify.py writes them
